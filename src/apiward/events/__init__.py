@@ -1,0 +1,1 @@
+"""Security events and access records, and the sinks that write them."""

@@ -1,0 +1,9 @@
+"""Command-line entry points of apiward.state (filled in by the state work)."""
+
+from __future__ import annotations
+
+import typer
+
+
+def register(app: typer.Typer) -> None:
+    """Add this face's sub-commands to the ``apiward`` command."""
