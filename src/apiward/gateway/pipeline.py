@@ -124,7 +124,7 @@ class Exchange:
     """One request and its response as they pass the gateway; stages read and annotate it."""
 
     __slots__ = (
-        "body", "bytes_in", "bytes_out", "client", "client_ip", "events", "extra_response_headers",
+        "_client", "body", "bytes_in", "bytes_out", "client_ip", "events", "extra_response_headers",
         "headers", "identity", "method", "path", "path_params", "peer_ip", "query", "raw_target",
         "request_id", "response_headers", "route", "scheme", "stage_data", "started",
         "status", "upstream_time", "verdict", "version",
@@ -153,7 +153,7 @@ class Exchange:
         self.headers = headers
         self.client_ip = client_ip
         """Resolved client address (trusted-proxy rules applied), as text."""
-        self.client: IPAddress = ipaddress.ip_address(client_ip)
+        self._client: IPAddress | None = None
         self.peer_ip = peer_ip
         """Address of the TCP peer, which is a proxy when the client came through one."""
         self.scheme = scheme
@@ -174,6 +174,13 @@ class Exchange:
         self.upstream_time: float | None = None
         self.bytes_in = 0
         self.bytes_out = 0
+
+    @property
+    def client(self) -> IPAddress:
+        """The resolved client address as an ``ipaddress`` object, parsed on first use."""
+        if self._client is None:
+            self._client = ipaddress.ip_address(self.client_ip)
+        return self._client
 
     def event(self, verdict: Verdict, stage: str, action: Literal["blocked", "logged"]) -> SecurityEvent:
         """Record a SecurityEvent for ``verdict`` (blocked) or for a detection only logged."""
