@@ -191,6 +191,14 @@ class LoggingConfig(_Model):
     security_log: str = Field("stderr", description="stdout, stderr, off, or a file path.")
     level: Literal["debug", "info", "warning", "error"] = "info"
 
+    @field_validator("access_log", "security_log", mode="before")
+    @classmethod
+    def _off_from_yaml_bool(cls, value: object) -> object:
+        # YAML 1.1 reads a bare `off` as false; a user writing `access_log: off` means "off".
+        if value is False:
+            return "off"
+        return value
+
 
 class Policy(_Model):
     """A whole gateway policy file."""

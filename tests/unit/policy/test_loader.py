@@ -56,3 +56,9 @@ def test_missing_field_named() -> None:
     with pytest.raises(PolicyError) as caught:
         parse_policy("listen: [{address: 127.0.0.1:1}]\nupstreams: {a: {targets: [127.0.0.1:2]}}\n")
     assert str(caught.value.problems[0]).endswith("routes: required field is missing")
+
+
+def test_bare_off_switches_log_off() -> None:
+    policy = parse_policy(MINIMAL + "logging: {access_log: off}\n")
+    assert policy.logging.access_log == "off"
+    assert policy.logging.security_log == "stderr"

@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# Benchmark the gateway against nginx as a plain reverse proxy, side by side, on this machine.
+#
+# Usage: bench/run.sh [PROFILE ...]      (default: core)
+#   PROFILE is a policy in bench/policies/<PROFILE>.yaml; each is started on its own port,
+#   pinned to CPU 1 like nginx-plain, forwarding to the upstream stub on 127.0.0.1:19081.
+# Environment: REPS (default 3) and DURATION (seconds per wrk run, default 8) go to the
+# interleaved runner; RAW=file keeps one row per wrk run; BENCH_SCRIPT overrides the runner.
+#
+# The runner is bench_gateway.sh from the shared material beside this repository: it starts
+# the upstream stub and nginx-plain, runs wrk against every target in rotated order, and prints
+# medians and per-run ratios to nginx-plain (rps/ngx, p99/n, cpu/ngx).
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(dirname "$here")
+runner=${BENCH_SCRIPT:-$root/../shared/bench/bench_gateway.sh}
+[[ -x $runner || -f $runner ]] || { echo "benchmark runner not found: $runner" >&2; exit 2; }
+for tool in nginx wrk taskset ss; do
+  command -v "$tool" >/dev/null || { echo "missing $tool: run 'make system' (installs nginx-light and wrk)" >&2; exit 2; }
+done
+
+profiles=("$@")
+((${#profiles[@]})) || profiles=(core)
+work=$(mktemp -d /tmp/apiward-bench.XXXXXX)
+pids=()
+cleanup() {
+  for pid in "${pids[@]:-}"; do [[ -n $pid ]] && kill "$pid" 2>/dev/null || true; done
+  for pid in "${pids[@]:-}"; do [[ -n $pid ]] && wait "$pid" 2>/dev/null || true; done
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+targets=()
+port=19090
+for profile in "${profiles[@]}"; do
+  source_policy=$here/policies/$profile.yaml
+  [[ -f $source_policy ]] || { echo "unknown profile $profile (no $source_policy)" >&2; exit 2; }
+  policy=$work/$profile.yaml
+  sed -e "s/@PORT@/$port/g" -e "s/@ADMIN_PORT@/$((port + 100))/g" "$source_policy" >"$policy"
+  taskset -c 1 "$root/.venv/bin/apiward" gateway --config "$policy" >"$work/$profile.log" 2>&1 &
+  pids+=($!)
+  for _ in $(seq 100); do
+    ss -Hltn "sport = :$port" | grep -q . && break
+    sleep 0.1
+  done
+  ss -Hltn "sport = :$port" | grep -q . || { echo "gateway ($profile) did not start:" >&2; cat "$work/$profile.log" >&2; exit 1; }
+  targets+=("$profile=http://127.0.0.1:$port")
+  port=$((port + 1))
+done
+
+echo "# machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//'), $(uname -r)"
+echo "# commit: $(git -C "$root" rev-parse --short HEAD)  profiles: ${profiles[*]}"
+bash "$runner" -r "${REPS:-3}" -d "${DURATION:-8}" "${targets[@]}"
