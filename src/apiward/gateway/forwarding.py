@@ -1,0 +1,153 @@
+"""Client address resolution, request ids and the forwarding headers sent upstream.
+
+Forwarding headers are believed only from peers inside ``trusted_proxies``:
+
+- From an untrusted peer the client is the peer itself, and ``X-Forwarded-For``,
+  ``X-Forwarded-Proto``, ``X-Forwarded-Host``, ``Forwarded`` and ``X-Request-Id`` are replaced,
+  never appended to. Other client-address headers that upstream frameworks are known to read
+  (``X-Real-IP``, ``True-Client-IP`` and similar) are removed, and ``X-Real-IP`` is set to the
+  resolved client.
+- From a trusted peer the client is the right-most address in ``X-Forwarded-For`` that is not a
+  trusted proxy (walking right to left), and the peer is appended to the existing chains.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import re
+from collections.abc import Sequence
+from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network
+
+from apiward.gateway.pipeline import Headers
+
+_REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,128}")
+_TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
+_CACHE_SIZE = 4096
+
+_REPLACED = frozenset(
+    ("x-forwarded-for", "x-forwarded-proto", "x-forwarded-host", "forwarded", "x-request-id", "x-real-ip")
+)
+_SPOOFABLE = frozenset(
+    (
+        "x-client-ip", "true-client-ip", "x-cluster-client-ip", "x-original-forwarded-for",
+        "forwarded-for", "x-forwarded", "x-forwarded-server", "x-forwarded-port", "x-originating-ip",
+        "client-ip", "cf-connecting-ip", "fastly-client-ip",
+    )
+)
+"""Client-address headers an untrusted client could set to impersonate another address."""
+_REMOVED_FROM_UNTRUSTED = _REPLACED | _SPOOFABLE
+
+
+def parse_ip(text: str) -> IPv4Address | IPv6Address | None:
+    """Parse an address as found in X-Forwarded-For (optionally ``[v6]``, ``v4:port``, ``[v6]:port``).
+
+    IPv4-mapped IPv6 addresses are returned as IPv4. Returns None when ``text`` is not an address.
+    """
+    text = text.strip().strip('"')
+    if text.startswith("["):
+        text = text[1:].partition("]")[0]
+    elif text.count(":") == 1:
+        text = text.partition(":")[0]
+    try:
+        address = ipaddress.ip_address(text)
+    except ValueError:
+        return None
+    if isinstance(address, IPv6Address) and address.ipv4_mapped is not None:
+        return address.ipv4_mapped
+    return address
+
+
+class Forwarding:
+    """Resolves the client behind trusted proxies and rewrites the forwarding headers."""
+
+    def __init__(self, trusted_proxies: Sequence[IPv4Network | IPv6Network]) -> None:
+        self._networks = tuple(trusted_proxies)
+        self._trusted_cache: dict[str, bool] = {}
+
+    def is_trusted(self, address: str) -> bool:
+        """Tell whether ``address`` (text) lies in one of the trusted proxy networks."""
+        cached = self._trusted_cache.get(address)
+        if cached is not None:
+            return cached
+        trusted = False
+        if self._networks:
+            parsed = parse_ip(address)
+            trusted = parsed is not None and any(parsed in network for network in self._networks)
+        if len(self._trusted_cache) >= _CACHE_SIZE:
+            self._trusted_cache.clear()
+        self._trusted_cache[address] = trusted
+        return trusted
+
+    def client_ip(self, peer_ip: str, headers: Headers) -> str:
+        """Return the client address: the peer, or the origin behind trusted proxies."""
+        if not self._networks or not self.is_trusted(peer_ip):
+            return peer_ip
+        chain = _forwarded_for_chain(headers)
+        client = peer_ip
+        for entry in reversed(chain):
+            address = parse_ip(entry)
+            if address is None:
+                # A malformed entry ends the walk: everything left of it is unverifiable, and the
+                # nearest trusted hop is a real address, not a value the client chose.
+                break
+            client = str(address)
+            if not self.is_trusted(client):
+                break
+        return client
+
+    def request_id(self, peer_ip: str, headers: Headers) -> str:
+        """Return a trusted peer's ``X-Request-Id`` if it is a safe token, else a new random id."""
+        if self._networks and self.is_trusted(peer_ip):
+            given = headers.get("x-request-id")
+            if given is not None and _REQUEST_ID.fullmatch(given):
+                return given
+        return os.urandom(16).hex()
+
+    def rewrite(
+        self, headers: Headers, *, peer_ip: str, client_ip: str, scheme: str, host: str, request_id: str
+    ) -> None:
+        """Set the forwarding headers for the upstream request, in place."""
+        trusted = bool(self._networks) and self.is_trusted(peer_ip)
+        if trusted:
+            self._rewrite_trusted(headers, peer_ip, scheme, host)
+        else:
+            kept = [(name, value) for name, value in headers.items if name not in _REMOVED_FROM_UNTRUSTED]
+            kept.append(("x-forwarded-for", client_ip))
+            kept.append(("x-forwarded-proto", scheme))
+            kept.append(("x-forwarded-host", host))
+            kept.append(("forwarded", forwarded_element(client_ip, scheme, host)))
+            headers.items = kept
+        headers.set("x-real-ip", client_ip)
+        headers.set("x-request-id", request_id)
+
+    def _rewrite_trusted(self, headers: Headers, peer_ip: str, scheme: str, host: str) -> None:
+        chain = ", ".join(value.strip() for value in headers.get_all("x-forwarded-for") if value.strip())
+        forwarded = ", ".join(value.strip() for value in headers.get_all("forwarded") if value.strip())
+        proto = headers.get("x-forwarded-proto")
+        forwarded_host = headers.get("x-forwarded-host")
+        element = forwarded_element(peer_ip, scheme, host)
+        headers.set("x-forwarded-for", f"{chain}, {peer_ip}" if chain else peer_ip)
+        headers.set("forwarded", f"{forwarded}, {element}" if forwarded else element)
+        headers.set("x-forwarded-proto", proto if proto in ("http", "https") else scheme)
+        headers.set("x-forwarded-host", forwarded_host if forwarded_host else host)
+
+
+def _forwarded_for_chain(headers: Headers) -> list[str]:
+    chain: list[str] = []
+    for value in headers.get_all("x-forwarded-for"):
+        chain.extend(part.strip() for part in value.split(",") if part.strip())
+    return chain
+
+
+def forwarded_element(for_address: str, scheme: str, host: str) -> str:
+    """Build one RFC 7239 ``Forwarded`` element, quoting IPv6 as ``"[v6]"``."""
+    node = f'"[{for_address}]"' if ":" in for_address else for_address
+    return f"for={node};host={_quote_value(host)};proto={_quote_value(scheme)}"
+
+
+def _quote_value(value: str) -> str:
+    if _TOKEN.fullmatch(value):
+        return value
+    escaped = value.replace("\\", "\\\\").replace('"', '\\"')
+    return f'"{escaped}"'

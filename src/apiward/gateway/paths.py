@@ -1,0 +1,321 @@
+"""Path normalisation and route matching.
+
+Every request path goes through :func:`normalize_path` before routing and before any stage
+reads it, and the upstream receives the normalised path. The rules, chosen so that no upstream
+that decodes the path once (or strips ``;`` parameters the way Tomcat does) can see a path other
+than the one the gateway checked:
+
+- Escapes of unreserved characters (``ALPHA DIGIT - . _ ~``) are decoded; every other escape is
+  kept with upper-case hex digits. Characters outside RFC 3986 ``pchar`` are percent-encoded, and
+  raw non-ASCII bytes are kept as escapes once they pass the UTF-8 check.
+- Dot segments are removed after that decoding, so ``%2e%2e`` and ``.%2E`` count as ``..``.
+  A segment whose part before the first ``;`` is ``.`` or ``..`` is a dot segment too, because
+  Tomcat-style servers drop path parameters before resolving dots (``/..;/admin``).
+- ``..`` above the root is rejected, not clamped: no client needs it, and a rejection is a
+  security event an operator can see.
+- Empty segments are collapsed (``//admin`` becomes ``/admin``); a trailing slash is kept.
+- ``%2F`` stays encoded and is reported to the caller, because a route must allow it.
+  ``.`` or ``..`` between encoded slashes or before an encoded ``;`` is rejected, because an
+  upstream that decodes the path would resolve it.
+- Rejected with :class:`PathError`: a raw or encoded backslash, NUL and other control
+  characters, overlong or otherwise invalid UTF-8, malformed escapes such as ``%zz`` or ``%4``,
+  and double encoding (``%25`` followed by two hex digits, as in ``%252e``), which an upstream
+  that decodes twice would turn into a traversal.
+
+:class:`RouteTable` matches the normalised path against route prefixes and templates.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Generic, TypeVar
+
+if TYPE_CHECKING:
+    from apiward.policy.model import Match
+
+T = TypeVar("T")
+
+_UNRESERVED = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~")
+_RAW_ALLOWED = _UNRESERVED | frozenset("!$&'()*+,;=:@/")
+_HEX_DIGITS = frozenset("0123456789abcdefABCDEF")
+
+# Paths made only of safe characters, without escapes, empty segments or segments starting with
+# a dot, are already normalised; most API paths take this branch.
+_ALREADY_NORMAL = re.compile(r"(?:/[A-Za-z0-9_~!$&'()*+,;=:@-][A-Za-z0-9._~!$&'()*+,;=:@-]*)+/?|/")
+_DOUBLE_ENCODED = re.compile(r"%25[0-9A-Fa-f]{2}")
+_ENCODED_SLASH = re.compile(r"%2F", re.IGNORECASE)
+_PARAMETER_START = re.compile(r";|%3B", re.IGNORECASE)
+_DUPLICATE_SLASHES = re.compile(r"//+")
+_TEMPLATE_PARAMETER = re.compile(r"%7B([A-Za-z_][A-Za-z0-9_]*)%7D")
+
+
+class PathError(Exception):
+    """A request path the gateway rejects; the proxy answers 400 with ``code`` and ``message``."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(f"{code}: {message}")
+        self.code = code
+        self.message = message
+
+
+def normalize_path(raw_path: str) -> tuple[str, bool]:
+    """Normalise the path part of a request target (latin-1 text, before ``?``).
+
+    Returns the normalised path and whether it contains an encoded slash (``%2F``).
+    Raises :class:`PathError` for the inputs listed in the module documentation.
+    """
+    if _ALREADY_NORMAL.fullmatch(raw_path):
+        return raw_path, False
+    if not raw_path.startswith("/"):
+        raise PathError("invalid_path", "The request path must start with '/'.")
+    canonical, encoded_slash = _canonicalize_escapes(raw_path)
+    path = _remove_dot_segments(canonical)
+    if "%25" in path and _DOUBLE_ENCODED.search(path):
+        raise PathError("double_encoding", "The request path contains a double percent-encoding.")
+    return path, encoded_slash
+
+
+def _canonicalize_escapes(raw_path: str) -> tuple[str, bool]:
+    """Decode unreserved escapes, upper-case the others and encode characters outside pchar."""
+    output: list[str] = []
+    pending = bytearray()  # a run of non-ASCII bytes, checked as UTF-8 when the run ends
+    encoded_slash = False
+    index = 0
+    length = len(raw_path)
+    while index < length:
+        char = raw_path[index]
+        if char == "%":
+            byte = _escape_value(raw_path, index)
+            index += 3
+        else:
+            byte = ord(char)
+            index += 1
+            if byte > 0xFF:
+                raise PathError("invalid_character", "The request path contains a non-latin-1 character.")
+            if byte < 0x80:
+                _check_ascii_byte(byte, encoded=False)
+                _flush_utf8(pending, output)
+                output.append(char if char in _RAW_ALLOWED else f"%{byte:02X}")
+                continue
+        if byte >= 0x80:
+            pending.append(byte)
+            continue
+        _flush_utf8(pending, output)
+        _check_ascii_byte(byte, encoded=True)
+        if byte == 0x2F:
+            encoded_slash = True
+            output.append("%2F")
+        elif chr(byte) in _UNRESERVED:
+            output.append(chr(byte))
+        else:
+            output.append(f"%{byte:02X}")
+    _flush_utf8(pending, output)
+    return "".join(output), encoded_slash
+
+
+def _escape_value(text: str, index: int) -> int:
+    digits = text[index + 1 : index + 3]
+    if len(digits) < 2 or digits[0] not in _HEX_DIGITS or digits[1] not in _HEX_DIGITS:
+        escape = text[index : index + 3]
+        raise PathError("invalid_escape", f"The request path contains an invalid percent-escape {escape!r}.")
+    return int(digits, 16)
+
+
+def _check_ascii_byte(byte: int, *, encoded: bool) -> None:
+    if byte == 0:
+        raise PathError("null_byte", "The request path contains a NUL byte.")
+    if byte < 0x20 or byte == 0x7F:
+        raise PathError("control_character", "The request path contains a control character.")
+    if byte == 0x5C:
+        if encoded:
+            raise PathError("encoded_backslash", "The request path contains an encoded backslash (%5C).")
+        raise PathError("backslash", "The request path contains a backslash.")
+
+
+def _flush_utf8(pending: bytearray, output: list[str]) -> None:
+    if not pending:
+        return
+    try:
+        pending.decode("utf-8")
+    except UnicodeDecodeError:
+        if _is_overlong(pending):
+            raise PathError(
+                "overlong_utf8", "The request path contains an overlong UTF-8 sequence."
+            ) from None
+        raise PathError("invalid_utf8", "The request path is not valid UTF-8.") from None
+    output.extend(f"%{byte:02X}" for byte in pending)
+    pending.clear()
+
+
+def _is_overlong(data: bytearray) -> bool:
+    """Tell whether ``data`` contains an overlong UTF-8 form, such as C0 AE for '.'."""
+    for index, byte in enumerate(data):
+        if byte in (0xC0, 0xC1):
+            return True
+        following = data[index + 1] if index + 1 < len(data) else None
+        if following is None:
+            continue
+        if byte == 0xE0 and 0x80 <= following <= 0x9F:
+            return True
+        if byte == 0xF0 and 0x80 <= following <= 0x8F:
+            return True
+    return False
+
+
+def _remove_dot_segments(path: str) -> str:
+    kept: list[str] = []
+    trailing_slash = False
+    for segment in path.split("/")[1:]:
+        trailing_slash = True
+        if not segment:
+            continue
+        name = segment.partition(";")[0]
+        if name == ".":
+            continue
+        if name == "..":
+            if not kept:
+                raise PathError("path_above_root", "The request path goes above the root with '..'.")
+            kept.pop()
+            continue
+        if "%" in segment:
+            _check_encoded_dot_segments(segment)
+        kept.append(segment)
+        trailing_slash = False
+    if not kept:
+        return "/"
+    return "/" + "/".join(kept) + ("/" if trailing_slash else "")
+
+
+def _check_encoded_dot_segments(segment: str) -> None:
+    """Reject dot segments that an upstream would see once it decodes ``%2F`` or ``%3B``."""
+    for piece in _ENCODED_SLASH.split(segment):
+        name = _PARAMETER_START.split(piece, maxsplit=1)[0]
+        if name in (".", ".."):
+            raise PathError(
+                "encoded_traversal", "The request path contains a dot segment next to an encoded separator."
+            )
+
+
+def route_key(path: str, *, split_encoded_slashes: bool) -> str:
+    """Return the form of a normalised path that routes and path rules compare against.
+
+    ``;`` parameters are removed from each segment and empty segments collapsed, because
+    Tomcat-style upstreams serve ``/admin;x`` as ``/admin``. With ``split_encoded_slashes``,
+    ``%2F`` counts as a separator, because an upstream that decodes it serves ``/admin%2Fx`` as
+    ``/admin/x``.
+    """
+    key = path
+    if ";" in key:
+        key = "/".join(segment.partition(";")[0] for segment in key.split("/"))
+    if split_encoded_slashes:
+        key = _ENCODED_SLASH.sub("/", key)
+    if "//" in key:
+        key = _DUPLICATE_SLASHES.sub("/", key)
+    return key
+
+
+@dataclass(frozen=True, slots=True)
+class _Entry(Generic[T]):
+    methods: frozenset[str] | None
+    case_sensitive: bool
+    allow_encoded_slashes: bool
+    prefix: str | None
+    """Plain prefix without a trailing slash ("" for the root); None when ``pattern`` is set."""
+    pattern: re.Pattern[str] | None
+    payload: T
+
+
+class RouteTable(Generic[T]):
+    """Routes compiled for matching; the first entry that matches method and path wins.
+
+    ``Match.path`` is a prefix that respects segment boundaries (``/api`` takes ``/api`` and
+    ``/api/x`` but not ``/apix``; ``/`` takes every path) or a template with ``{name}``
+    segments, which is a prefix too (``/users/{id}`` takes ``/users/7/orders``). Paths match
+    case-insensitively unless ``Match.case_sensitive`` is set.
+    """
+
+    def __init__(self, entries: Sequence[tuple[Match, bool, T]]) -> None:
+        self._entries = tuple(_compile_entry(match, allow, payload) for match, allow, payload in entries)
+
+    def match(self, method: str, path: str) -> tuple[T, dict[str, str]] | None:
+        """Find the route for a normalised path and return its payload and path parameters.
+
+        Raises :class:`PathError` ``encoded_slash`` when the path contains ``%2F`` and the
+        matching route does not allow encoded slashes. That route is found with ``%2F`` read
+        as ``/``, so an encoded slash cannot move a request to a more permissive route.
+        """
+        has_encoded_slash = "%2F" in path or "%2f" in path
+        keys: dict[bool, tuple[str, str]] = {}
+        for entry in self._entries:
+            if entry.methods is not None and method not in entry.methods:
+                continue
+            split = has_encoded_slash and not entry.allow_encoded_slashes
+            pair = keys.get(split)
+            if pair is None:
+                cased = route_key(path, split_encoded_slashes=split)
+                pair = keys[split] = (cased, cased.lower())
+            cased, lowered = pair
+            key = cased if entry.case_sensitive else lowered
+            params = _match_entry(entry, key, cased)
+            if params is None:
+                continue
+            if split:
+                raise PathError(
+                    "encoded_slash",
+                    "The request path contains an encoded slash (%2F), which this route rejects.",
+                )
+            return entry.payload, params
+        return None
+
+
+def _match_entry(entry: _Entry[T], key: str, cased: str) -> dict[str, str] | None:
+    if entry.pattern is None:
+        prefix = entry.prefix or ""
+        if key.startswith(prefix) and (len(key) == len(prefix) or key[len(prefix)] == "/"):
+            return {}
+        return None
+    found = entry.pattern.match(key)
+    if found is None:
+        return None
+    if len(cased) != len(key):
+        return found.groupdict()
+    return {name: cased[found.start(name) : found.end(name)] for name in found.groupdict()}
+
+
+def _compile_entry(match: Match, allow_encoded_slashes: bool, payload: T) -> _Entry[T]:
+    try:
+        normal, _ = normalize_path(match.path)
+    except PathError as error:
+        raise ValueError(f"route path {match.path!r} is not a normal path: {error.message}") from None
+    key = route_key(normal, split_encoded_slashes=False)
+    if len(key) > 1:
+        key = key.rstrip("/")
+    methods = frozenset(match.methods) if match.methods is not None else None
+    if not _TEMPLATE_PARAMETER.search(key):
+        prefix = "" if key == "/" else key
+        if not match.case_sensitive:
+            prefix = prefix.lower()
+        return _Entry(methods, match.case_sensitive, allow_encoded_slashes, prefix, None, payload)
+    pattern = _template_pattern(key, case_sensitive=match.case_sensitive)
+    return _Entry(methods, match.case_sensitive, allow_encoded_slashes, None, pattern, payload)
+
+
+def _template_pattern(key: str, *, case_sensitive: bool) -> re.Pattern[str]:
+    """Compile a template such as ``/users/%7Bid%7D`` (braces are encoded by normalisation)."""
+    parts: list[str] = []
+    names: set[str] = set()
+    position = 0
+    for found in _TEMPLATE_PARAMETER.finditer(key):
+        literal = key[position : found.start()]
+        parts.append(re.escape(literal if case_sensitive else literal.lower()))
+        name = found.group(1)
+        if name in names:
+            raise ValueError(f"route path parameter {{{name}}} appears twice")
+        names.add(name)
+        parts.append(f"(?P<{name}>[^/]+)")
+        position = found.end()
+    tail = key[position:]
+    parts.append(re.escape(tail if case_sensitive else tail.lower()))
+    return re.compile("".join(parts) + "(?=/|$)")
