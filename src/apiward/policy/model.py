@@ -14,12 +14,13 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from apiward.policy.stages.authn import AuthnConfig
 from apiward.policy.stages.authz import AuthzConfig
+from apiward.policy.stages.bans import BansConfig
 from apiward.policy.stages.base import StageConfig
 from apiward.policy.stages.geo import GeoConfig
 from apiward.policy.stages.headers import HeadersConfig
 from apiward.policy.stages.ip_filter import IpFilterConfig
 from apiward.policy.stages.methods import MethodsConfig
-from apiward.policy.stages.rate_limit import RateLimitConfig
+from apiward.policy.stages.rate_limit import QuotaConfig, RateLimitConfig
 from apiward.policy.stages.waf import WafConfig
 from apiward.policy.types import ByteSize, Duration, HostPort, Network
 
@@ -37,7 +38,7 @@ class PolicyReferenceError(ValueError):
 
 
 STAGE_NAMES: tuple[str, ...] = (
-    "ip_filter", "headers", "geo", "methods", "rate_limit", "authn", "authz", "waf",
+    "bans", "ip_filter", "headers", "geo", "methods", "rate_limit", "authn", "quota", "authz", "waf",
 )
 """Stage keys in the order their request hooks run; response hooks run in reverse."""
 
@@ -161,12 +162,14 @@ class Match(_Model):
 class StageSettings(_Model):
     """The stage keys, shared by routes and by the ``defaults:`` block."""
 
+    bans: BansConfig | None = None
     ip_filter: IpFilterConfig | None = None
     headers: HeadersConfig | None = None
     geo: GeoConfig | None = None
     methods: MethodsConfig | None = None
     rate_limit: RateLimitConfig | None = None
     authn: AuthnConfig | None = None
+    quota: QuotaConfig | None = None
     authz: AuthzConfig | None = None
     waf: WafConfig | None = None
 
