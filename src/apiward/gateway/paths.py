@@ -70,18 +70,16 @@ def normalize_path(raw_path: str) -> tuple[str, bool]:
         return raw_path, False
     if not raw_path.startswith("/"):
         raise PathError("invalid_path", "The request path must start with '/'.")
-    canonical, encoded_slash = _canonicalize_escapes(raw_path)
-    path = _remove_dot_segments(canonical)
+    path = _remove_dot_segments(_canonicalize_escapes(raw_path))
     if "%25" in path and _DOUBLE_ENCODED.search(path):
         raise PathError("double_encoding", "The request path contains a double percent-encoding.")
-    return path, encoded_slash
+    return path, "%2F" in path
 
 
-def _canonicalize_escapes(raw_path: str) -> tuple[str, bool]:
+def _canonicalize_escapes(raw_path: str) -> str:
     """Decode unreserved escapes, upper-case the others and encode characters outside pchar."""
     output: list[str] = []
     pending = bytearray()  # a run of non-ASCII bytes, checked as UTF-8 when the run ends
-    encoded_slash = False
     index = 0
     length = len(raw_path)
     while index < length:
@@ -104,15 +102,12 @@ def _canonicalize_escapes(raw_path: str) -> tuple[str, bool]:
             continue
         _flush_utf8(pending, output)
         _check_ascii_byte(byte, encoded=True)
-        if byte == 0x2F:
-            encoded_slash = True
-            output.append("%2F")
-        elif chr(byte) in _UNRESERVED:
+        if chr(byte) in _UNRESERVED:
             output.append(chr(byte))
         else:
             output.append(f"%{byte:02X}")
     _flush_utf8(pending, output)
-    return "".join(output), encoded_slash
+    return "".join(output)
 
 
 def _escape_value(text: str, index: int) -> int:
@@ -285,10 +280,13 @@ def _match_entry(entry: _Entry[T], key: str, cased: str) -> dict[str, str] | Non
 
 
 def _compile_entry(match: Match, allow_encoded_slashes: bool, payload: T) -> _Entry[T]:
+    if any(segment in (".", "..") for segment in match.path.split("/")):
+        raise ValueError(f"route path {match.path!r} contains a dot segment; write the path it resolves to")
     try:
-        normal, _ = normalize_path(match.path)
+        # Policy files are Unicode text; requests arrive as bytes read as latin-1.
+        normal, _ = normalize_path(match.path.encode("utf-8").decode("latin-1"))
     except PathError as error:
-        raise ValueError(f"route path {match.path!r} is not a normal path: {error.message}") from None
+        raise ValueError(f"route path {match.path!r} is invalid: {error.message}") from None
     key = route_key(normal, split_encoded_slashes=False)
     if len(key) > 1:
         key = key.rstrip("/")
