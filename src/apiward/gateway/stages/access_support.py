@@ -1,0 +1,73 @@
+"""Helpers shared by the access-control stages: client keys, the state back end, background tasks."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import ipaddress
+import logging
+from collections.abc import Coroutine
+from typing import Any
+
+from apiward.gateway.pipeline import Exchange, StageContext
+from apiward.state import StateStore, open_state
+
+log = logging.getLogger("apiward.gateway.access")
+
+_tasks: set[asyncio.Task[Any]] = set()
+
+
+def client_key(exchange: Exchange, ipv4_prefix: int, ipv6_prefix: int) -> str:
+    """Return the resolved client address grouped by prefix, e.g. ``2001:db8:1:2::/64``.
+
+    Grouping an IPv6 client by its /64 keeps a client that rotates addresses inside the
+    network it was delegated in one bucket. IPv4-mapped IPv6 addresses count as IPv4.
+    """
+    address = exchange.client
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    if isinstance(address, ipaddress.IPv4Address):
+        if ipv4_prefix == 32:
+            return str(address)
+        return str(ipaddress.IPv4Network((address, ipv4_prefix), strict=False))
+    if ipv6_prefix == 128:
+        return str(address)
+    return str(ipaddress.IPv6Network((address, ipv6_prefix), strict=False))
+
+
+def short_value(value: str) -> str:
+    """Return ``value`` itself when short, else a digest, so client-chosen values bound key size."""
+    if len(value) <= 64:
+        return value
+    return "sha256:" + hashlib.sha256(value.encode("utf-8", "surrogateescape")).hexdigest()
+
+
+def state_for(context: StageContext) -> StateStore:
+    """Return the policy's shared state back end, creating it once per compiled policy."""
+    if context.state is not None:
+        store: StateStore = context.state
+        return store
+    existing: StateStore | None = context.services.get("state")
+    if existing is None:
+        existing = open_state(getattr(context.policy, "state", "memory"))
+        context.services["state"] = existing
+    return existing
+
+
+def spawn(coroutine: Coroutine[Any, Any, Any], what: str) -> None:
+    """Run ``coroutine`` in the background, keeping a reference until it ends and logging its failure."""
+    task = asyncio.get_running_loop().create_task(coroutine, name=what)
+    _tasks.add(task)
+    task.add_done_callback(_finished)
+
+
+def _finished(task: asyncio.Task[Any]) -> None:
+    _tasks.discard(task)
+    if not task.cancelled() and task.exception() is not None:
+        log.error("background task %s failed: %s", task.get_name(), task.exception())
+
+
+async def drain_background() -> None:
+    """Wait for the background tasks started so far (used by tests and on shutdown)."""
+    while _tasks:
+        await asyncio.gather(*list(_tasks), return_exceptions=True)
