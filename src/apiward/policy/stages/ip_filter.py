@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from apiward.policy.stages.base import StageConfig
 from apiward.policy.types import Network
@@ -18,3 +18,9 @@ class IpFilterConfig(StageConfig):
     deny: list[Network] = Field(
         default_factory=list, description="Clients inside one of these blocks are denied (403)."
     )
+
+    @model_validator(mode="after")
+    def _some_list(self) -> IpFilterConfig:
+        if self.enabled and not self.allow and not self.deny:
+            raise ValueError("ip_filter needs an allow or a deny list of CIDR blocks")
+        return self
