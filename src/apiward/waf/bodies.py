@@ -1,0 +1,233 @@
+"""Body parsing for inspection: JSON, form, multipart, XML and GraphQL, after content decoding.
+
+A body is inspected for what it is, whatever its Content-Type claims: JSON sent as ``text/plain``
+is parsed as JSON, a UTF-16 body is decoded first. A body that cannot be parsed as the shape it
+claims is inspected as plain text and recorded as an anomaly, never skipped.
+"""
+
+from __future__ import annotations
+
+import re
+import zlib
+from typing import Any
+from xml.etree.ElementTree import Element, ParseError
+
+import orjson
+from defusedxml import DefusedXmlException  # type: ignore[import-untyped]
+from defusedxml.ElementTree import fromstring as parse_xml  # type: ignore[import-untyped]
+
+from apiward.waf.fields import Extraction, add_pairs
+from apiward.waf.graphql import inspect_graphql
+from apiward.waf.request import HttpRequest
+
+POLLUTING_KEYS = frozenset({"__proto__", "constructor", "prototype"})
+_CHARSET = re.compile(r"charset\s*=\s*\"?([A-Za-z0-9_.:-]+)", re.IGNORECASE)
+_BOUNDARY = re.compile(r"boundary\s*=\s*(?:\"([^\"]{1,70})\"|([^\s;,]{1,70}))", re.IGNORECASE)
+_FORM_SHAPE = re.compile(rb"^[^=&\s{}<>\[\]\"]*=[^\s]*$", re.DOTALL)
+_DISPOSITION_PARAM = re.compile(r';\s*([A-Za-z*]+)\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^;\s]*))')
+
+
+def extract_body(request: HttpRequest, body: bytes, extraction: Extraction) -> None:
+    """Add the fields of ``body``, decoded and parsed according to what it really is."""
+    if not body:
+        return
+    limits = extraction.limits
+    if len(body) > limits.max_body_bytes:
+        extraction.limit(
+            "body_too_large", "body", f"body of {len(body)} bytes is over {limits.max_body_bytes}"
+        )
+        body = body[: limits.max_body_bytes]
+    content_type = (request.header("content-type") or "").lower()
+    encoding = (request.header("content-encoding") or "").strip().lower()
+    if encoding and encoding != "identity":
+        decoded = _decompress(body, encoding, limits.max_body_bytes, extraction)
+        if decoded is None:
+            return
+        body = decoded
+    text = _decode_text(body, content_type, extraction)
+    _dispatch(request, content_type, body, text, extraction)
+
+
+def _decompress(body: bytes, encoding: str, limit: int, extraction: Extraction) -> bytes | None:
+    if encoding in ("gzip", "x-gzip"):
+        window = 16 + zlib.MAX_WBITS
+    elif encoding == "deflate":
+        window = zlib.MAX_WBITS if body[:1] == b"\x78" else -zlib.MAX_WBITS
+    else:
+        extraction.anomaly(
+            "unsupported_content_encoding",
+            "protocol",
+            "header.content-encoding",
+            f"content encoding {encoding!r} cannot be inspected",
+        )
+        return None
+    decompressor = zlib.decompressobj(window)
+    try:
+        data = decompressor.decompress(body, limit + 1)
+    except zlib.error as error:
+        extraction.anomaly(
+            "invalid_content_encoding", "protocol", "body", f"invalid {encoding} body: {error}"
+        )
+        return None
+    if len(data) > limit or decompressor.unconsumed_tail:
+        extraction.limit("body_too_large", "body", f"{encoding} body expands past {limit} bytes")
+        return data[:limit]
+    return data
+
+
+def _decode_text(body: bytes, content_type: str, extraction: Extraction) -> str:
+    charset_match = _CHARSET.search(content_type)
+    charset = charset_match.group(1).lower() if charset_match else ""
+    if body[:2] in (b"\xff\xfe", b"\xfe\xff") or charset.startswith("utf-16") or charset.startswith("utf-32"):
+        codec = charset if charset.startswith("utf-32") else "utf-16"
+        try:
+            return body.decode(codec)
+        except (UnicodeDecodeError, LookupError):
+            extraction.anomaly("invalid_charset", "protocol", "body", f"body is not valid {codec}")
+    return body.decode("utf-8", "replace") if not body.isascii() else body.decode("ascii")
+
+
+def _dispatch(
+    request: HttpRequest, content_type: str, body: bytes, text: str, extraction: Extraction
+) -> None:
+    stripped = text.lstrip()
+    head = stripped[:1]
+    if "multipart/" in content_type:
+        extract_multipart(content_type, body, extraction)
+    elif head in ("{", "[") and _extract_json(stripped, extraction):
+        if "graphql" in request.path.lower() or "graphql" in content_type:
+            inspect_graphql(stripped, extraction, is_json=True)
+    elif "graphql" in content_type:
+        extraction.add("body", text)
+        inspect_graphql(stripped, extraction, is_json=False)
+    elif head == "<" and (
+        "xml" in content_type or stripped.startswith("<?xml") or "<!doctype" in stripped[:200].lower()
+    ):
+        extract_xml(stripped, extraction)
+    elif "x-www-form-urlencoded" in content_type or _FORM_SHAPE.match(body):
+        add_pairs(extraction, "body", text)
+    else:
+        extraction.add("body", text)
+
+
+def _extract_json(text: str, extraction: Extraction) -> bool:
+    try:
+        document = orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return False
+    _walk_json(document, "$", 0, extraction)
+    return True
+
+
+def _walk_json(node: Any, path: str, depth: int, extraction: Extraction) -> None:
+    if depth > extraction.limits.max_depth:
+        extraction.limit("json_too_deep", path, f"JSON nested deeper than {extraction.limits.max_depth}")
+        return
+    if isinstance(node, str):
+        extraction.add(f"body.{path}", node)
+    elif isinstance(node, dict):
+        for key, value in node.items():
+            _check_key(key, path, extraction)
+            _walk_json(value, f"{path}.{key}", depth + 1, extraction)
+    elif isinstance(node, list):
+        for index, value in enumerate(node):
+            _walk_json(value, f"{path}[{index}]", depth + 1, extraction)
+
+
+def _check_key(key: str, path: str, extraction: Extraction) -> None:
+    if (
+        key in POLLUTING_KEYS
+        or "__proto__" in key
+        or "constructor.prototype" in key
+        or "constructor[prototype]" in key
+    ):
+        extraction.anomaly(
+            "prototype_pollution_key",
+            "prototype-pollution",
+            f"body.{path}.{key}",
+            f"JSON key {key!r} can pollute object prototypes",
+        )
+
+
+def extract_xml(text: str, extraction: Extraction) -> None:
+    """Add the text and attribute values of an XML body; DTDs and entities are refused."""
+    try:
+        root = parse_xml(text, forbid_dtd=True, forbid_entities=True, forbid_external=True)
+    except DefusedXmlException as error:
+        extraction.anomaly(
+            "xml_dtd", "xxe", "body", f"XML body declares a DTD or entity ({type(error).__name__})"
+        )
+        extraction.add("body", text)
+        return
+    except (ParseError, ValueError):
+        extraction.anomaly("invalid_xml", "protocol", "body", "XML body is not well-formed", score=3)
+        extraction.add("body", text)
+        return
+    _walk_xml(root, "", 0, extraction)
+
+
+def _walk_xml(element: Element, parent: str, depth: int, extraction: Extraction) -> None:
+    path = f"{parent}/{element.tag}"
+    if depth > extraction.limits.max_depth:
+        extraction.limit(
+            "xml_too_deep", f"xml.{path}", f"XML nested deeper than {extraction.limits.max_depth}"
+        )
+        return
+    for name, value in element.attrib.items():
+        extraction.add(f"xml.{path}@{name}", value)
+    if element.text and element.text.strip():
+        extraction.add(f"xml.{path}", element.text)
+    for child in element:
+        _walk_xml(child, path, depth + 1, extraction)
+        if child.tail and child.tail.strip():
+            extraction.add(f"xml.{path}", child.tail)
+
+
+def extract_multipart(content_type: str, body: bytes, extraction: Extraction) -> None:
+    """Add part names, filenames and values of a multipart body, parsed strictly."""
+    match = _BOUNDARY.search(content_type)
+    if match is None:
+        extraction.anomaly(
+            "multipart_no_boundary", "protocol", "header.content-type", "multipart body without a boundary"
+        )
+        extraction.add("body", body.decode("utf-8", "replace"))
+        return
+    delimiter = b"--" + (match.group(1) or match.group(2)).encode("latin-1")
+    chunks = body.split(delimiter)
+    if chunks[0].strip() or len(chunks) < 3 or not chunks[-1].startswith(b"--"):
+        extraction.anomaly(
+            "multipart_invalid", "protocol", "body", "multipart body does not follow its boundary"
+        )
+    for index, chunk in enumerate(chunks[1:-1] if len(chunks) > 2 else chunks[1:]):
+        _extract_part(chunk, index, extraction)
+
+
+def _extract_part(chunk: bytes, index: int, extraction: Extraction) -> None:
+    if chunk.startswith(b"\r\n"):
+        chunk = chunk[2:]
+    head, separator, content = chunk.partition(b"\r\n\r\n")
+    if not separator:
+        extraction.anomaly(
+            "multipart_invalid", "protocol", f"multipart[{index}]", "multipart part without headers"
+        )
+        extraction.add(f"multipart[{index}]", chunk.decode("utf-8", "replace"))
+        return
+    if content.endswith(b"\r\n"):
+        content = content[:-2]
+    name = f"[{index}]"
+    for line in head.decode("utf-8", "replace").split("\r\n"):
+        header, _, value = line.partition(":")
+        if header.strip().lower() != "content-disposition":
+            extraction.add(f"multipart{name}.header", value.strip())
+            continue
+        params = {key.lower(): quoted or plain for key, quoted, plain in _DISPOSITION_PARAM.findall(value)}
+        if value.count("filename") > 1 or value.count("name=") > 2:
+            extraction.anomaly(
+                "multipart_ambiguous", "protocol", f"multipart{name}", "repeated disposition parameter"
+            )
+        name = params.get("name", name)
+        extraction.add("multipart-name", name)
+        for key in ("filename", "filename*"):
+            if key in params:
+                extraction.add(f"multipart.{name}.filename", params[key])
+    extraction.add(f"multipart.{name}", content.decode("utf-8", "replace"))

@@ -1,0 +1,108 @@
+"""Decoding of field values: each transform runs only when a quick check says it can change the value.
+
+:func:`decoded_variants` returns the texts the signatures are scanned over: the value itself and,
+when decoding changed it, the fully decoded form and a few normalised forms, each with the chain
+of transforms that produced it (``apiward waf explain`` prints that chain).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import html
+import re
+from urllib.parse import unquote
+
+MAX_DECODE_PASSES = 4
+"""Rounds of URL / HTML / unicode-escape decoding; double and triple encoding stay visible."""
+
+_UNICODE_ESCAPE = re.compile(r"\\u\{?([0-9a-fA-F]{4})\}?|\\x([0-9a-fA-F]{2})")
+_IIS_UNICODE = re.compile(r"%u([0-9a-fA-F]{4})")
+_SQL_COMMENT = re.compile(r"/\*!?\d*|\*/")
+_BASE64_TEXT = re.compile(r"^[A-Za-z0-9+/_-]{16,}={0,2}$")
+_SHELL_QUOTES = re.compile(r"""[\\'"^`]|\$@|\$\*|\$\(\)""")
+_SHELL_IFS = re.compile(r"\$\{?IFS\}?|\$\{IFS%\?\?\}")
+_WHITESPACE = re.compile(r"\s+")
+
+Variant = tuple[str, tuple[str, ...]]
+"""A text to scan and the names of the transforms that produced it from the raw value."""
+
+
+def _replace_escape(match: re.Match[str]) -> str:
+    return chr(int(match.group(1) or match.group(2), 16))
+
+
+def decode_once(text: str) -> tuple[str, tuple[str, ...]]:
+    """Apply URL, HTML-entity and unicode-escape decoding once each where they apply."""
+    applied: list[str] = []
+    if "%" in text:
+        decoded = unquote(_IIS_UNICODE.sub(_replace_escape, text), errors="replace")
+        if decoded != text:
+            text = decoded
+            applied.append("url")
+    if "&" in text:
+        decoded = html.unescape(text)
+        if decoded != text:
+            text = decoded
+            applied.append("html")
+    if "\\" in text:
+        decoded = _UNICODE_ESCAPE.sub(_replace_escape, text)
+        if decoded != text:
+            text = decoded
+            applied.append("unicode-escape")
+    return text, tuple(applied)
+
+
+def decode_fully(text: str) -> tuple[str, tuple[str, ...]]:
+    """Repeat :func:`decode_once` until nothing changes or ``MAX_DECODE_PASSES`` is reached."""
+    chain: tuple[str, ...] = ()
+    for _ in range(MAX_DECODE_PASSES):
+        text, applied = decode_once(text)
+        if not applied:
+            break
+        chain += applied
+    return text, chain
+
+
+def base64_text(text: str) -> str | None:
+    """Return the decoded text of a base64 (or base64url) value that decodes to printable text."""
+    if not _BASE64_TEXT.match(text):
+        return None
+    stripped = text.rstrip("=")
+    padded = stripped + "=" * (-len(stripped) % 4)
+    try:
+        raw = base64.b64decode(padded.replace("-", "+").replace("_", "/"), validate=True)
+    except (binascii.Error, ValueError):
+        return None
+    try:
+        decoded = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+    printable = sum(1 for char in decoded if char.isprintable() or char in "\r\n\t")
+    if printable < len(decoded) * 0.95:
+        return None
+    return decoded
+
+
+def decoded_variants(value: str) -> list[Variant]:
+    """Return the raw value and every distinct decoded or normalised form worth scanning."""
+    variants: list[Variant] = [(value, ())]
+    decoded, chain = decode_fully(value) if ("%" in value or "&" in value or "\\" in value) else (value, ())
+    if chain:
+        variants.append((decoded, chain))
+    if "\x00" in decoded:
+        decoded = decoded.replace("\x00", "")
+        chain += ("remove-nulls",)
+        variants.append((decoded, chain))
+    if "/*" in decoded:
+        stripped = _SQL_COMMENT.sub(" ", decoded)
+        variants.append((_WHITESPACE.sub(" ", stripped), (*chain, "sql-comments", "compress-whitespace")))
+        joined = _SQL_COMMENT.sub("", decoded)
+        variants.append((joined, (*chain, "sql-comments-joined")))
+    if _SHELL_QUOTES.search(decoded) or "IFS" in decoded:
+        unquoted = _SHELL_QUOTES.sub("", _SHELL_IFS.sub(" ", decoded))
+        variants.append((unquoted, (*chain, "shell-quote-removal")))
+    if len(decoded) >= 16 and (text := base64_text(decoded)) is not None:
+        inner, inner_chain = decode_fully(text)
+        variants.append((inner, (*chain, "base64", *inner_chain)))
+    return variants

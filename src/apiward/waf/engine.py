@@ -1,0 +1,328 @@
+"""The WAF engine: extract fields, decode them, run every signature in one scan, and score.
+
+All decoded texts of a request are joined into one buffer and scanned once by hyperscan; match
+offsets are mapped back to the field they fall in, and a match that spans two fields is dropped.
+libinjection then checks the texts whose characters could make them SQL or HTML.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import fnmatch
+from bisect import bisect_right
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Literal
+
+import hyperscan
+import libinjection
+
+from apiward.waf.bodies import extract_body
+from apiward.waf.database import load_database
+from apiward.waf.decode import Variant, decoded_variants
+from apiward.waf.fields import Anomaly, Extraction, Field, Limits, extract_head
+from apiward.waf.request import HttpRequest
+from apiward.waf.signatures import Signature, load_signatures
+
+LIBINJECTION_SQLI = 1
+LIBINJECTION_XSS = 2
+_SQL_CHARS = frozenset("'\"`;#()=-/")
+_NEEDS_DECODING = frozenset("%&\\/\x00'\"^`$")
+_CATEGORY = {
+    "ssrf": "API7:2023",
+    "prototype-pollution": "API3:2023",
+    "graphql": "API4:2023",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Exclusion:
+    """Matches to ignore: by rule id, by class, in fields whose location matches a glob.
+
+    An empty ``rule_ids`` with an empty ``classes`` means every rule; an empty ``fields`` means
+    every field.
+    """
+
+    rule_ids: frozenset[str] = frozenset()
+    classes: frozenset[str] = frozenset()
+    fields: tuple[str, ...] = ()
+
+    def covers(self, rule_id: str, attack_class: str, location: str) -> bool:
+        """Say whether this exclusion removes a match of ``rule_id`` in ``location``."""
+        if (
+            (self.rule_ids or self.classes)
+            and rule_id not in self.rule_ids
+            and attack_class not in self.classes
+        ):
+            return False
+        return not self.fields or any(fnmatch.fnmatchcase(location, pattern) for pattern in self.fields)
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """How the engine decides: paranoia level, threshold, limits and exclusions."""
+
+    paranoia: int = 1
+    threshold: int = 5
+    limits: Limits = field(default_factory=Limits)
+    on_limit: Literal["deny", "pass"] = "deny"
+    exclusions: tuple[Exclusion, ...] = ()
+    libinjection: bool = True
+    libinjection_sqli_score: int = 5
+    code_block_score: int = 2
+    """Highest score one match counts for inside a value holding a Markdown code fence.
+
+    Documentation and support texts quote SQL, shell and HTML in code blocks; such a value is
+    still scanned and its matches reported, but it takes more than one match to block it.
+    """
+
+
+@dataclass(frozen=True, slots=True)
+class Match:
+    """One detection: which rule fired, in which field, after which decoding steps."""
+
+    rule_id: str
+    attack_class: str
+    category: str
+    score: int
+    location: str
+    chain: tuple[str, ...]
+    excerpt: str
+    description: str
+
+
+@dataclass(slots=True)
+class Decision:
+    """The outcome of inspecting one request."""
+
+    score: int
+    threshold: int
+    matches: list[Match] = field(default_factory=list)
+    limit_anomalies: list[Anomaly] = field(default_factory=list)
+    deny_on_limit: bool = True
+    fields: list[Field] = field(default_factory=list)
+
+    @property
+    def blocked(self) -> bool:
+        """Whether the request crosses the threshold or a limit whose policy is deny."""
+        return self.score >= self.threshold or (self.deny_on_limit and bool(self.limit_anomalies))
+
+    @property
+    def top(self) -> Match | None:
+        """The highest-scoring match, which names the request's class in events."""
+        return max(self.matches, key=lambda match: match.score, default=None)
+
+
+class Engine:
+    """A compiled signature set at one paranoia level, reused for every request."""
+
+    def __init__(
+        self,
+        settings: Settings = Settings(),
+        custom: Sequence[Signature] = (),
+        signatures: Sequence[Signature] | None = None,
+    ) -> None:
+        self.settings = settings
+        every = list(signatures) if signatures is not None else load_signatures()
+        active = [signature for signature in [*every, *custom] if signature.paranoia <= settings.paranoia]
+        self.signatures = {signature.id: signature for signature in active}
+        self.database = load_database(active)
+        self.scratch = hyperscan.Scratch(self.database)
+        self.database.scratch = self.scratch
+
+    def inspect(self, request: HttpRequest, *, body: bool = True) -> Decision:
+        """Inspect the head of ``request`` and, when ``body`` is true, its body."""
+        extraction = Extraction(self.settings.limits)
+        extract_head(request, extraction)
+        if body and request.body:
+            extract_body(request, request.body, extraction)
+        return self.decide(extraction)
+
+    def inspect_body(self, request: HttpRequest) -> Decision:
+        """Inspect only the body of ``request`` (the head was inspected before it arrived)."""
+        extraction = Extraction(self.settings.limits)
+        extract_body(request, request.body, extraction)
+        return self.decide(extraction)
+
+    def decide(self, extraction: Extraction) -> Decision:
+        """Scan the extracted fields and score what matched."""
+        texts: list[str] = []
+        owners: list[tuple[int, tuple[str, ...]]] = []
+        for index, item in enumerate(extraction.fields):
+            value = item.value
+            variants: list[Variant] = (
+                decoded_variants(value) if not _NEEDS_DECODING.isdisjoint(value) else [(value, ())]
+            )
+            for text, chain in variants:
+                texts.append(text)
+                owners.append((index, chain))
+        matches = self._scan(texts, owners, extraction.fields)
+        if self.settings.libinjection:
+            matches.extend(self._libinjection(texts, owners, extraction.fields))
+        for anomaly in extraction.anomalies:
+            if not anomaly.limit:
+                matches.append(
+                    Match(
+                        f"anomaly:{anomaly.code}",
+                        anomaly.attack_class,
+                        _category(anomaly.attack_class),
+                        anomaly.score,
+                        anomaly.location,
+                        (),
+                        "",
+                        anomaly.message,
+                    )
+                )
+        matches = self._exclude(self._damp_code_blocks(matches, extraction.fields))
+        return Decision(
+            score=_score(matches),
+            threshold=self.settings.threshold,
+            matches=matches,
+            limit_anomalies=[anomaly for anomaly in extraction.anomalies if anomaly.limit],
+            deny_on_limit=self.settings.on_limit == "deny",
+            fields=extraction.fields,
+        )
+
+    def _scan(
+        self, texts: list[str], owners: list[tuple[int, tuple[str, ...]]], fields: list[Field]
+    ) -> list[Match]:
+        if not texts:
+            return []
+        buffer = ("\n".join(texts) + "\n").encode("utf-8", "replace")
+        hits: list[tuple[int, int]] = []
+
+        def on_match(ident: int, _start: int, end: int, _flags: int, _context: object) -> None:
+            hits.append((ident, end))
+
+        self.database.scan(buffer, match_event_handler=on_match)
+        if not hits:
+            return []
+        return self._confirm(hits, texts, owners, fields)
+
+    def _confirm(
+        self,
+        hits: list[tuple[int, int]],
+        texts: list[str],
+        owners: list[tuple[int, tuple[str, ...]]],
+        fields: list[Field],
+    ) -> list[Match]:
+        """Map match ends to texts and rescan each such text alone.
+
+        Without start-of-match tracking (which hyperscan cannot do for large patterns), a match
+        ending in one text may have started in the one before; rescanning the single text drops
+        those, and the cost is paid only by requests that matched.
+        """
+        starts: list[int] = []
+        encoded: list[bytes] = []
+        position = 0
+        for text in texts:
+            data = (text + "\n").encode("utf-8", "replace")
+            starts.append(position)
+            encoded.append(data)
+            position += len(data)
+        pieces = sorted({bisect_right(starts, end - 1) - 1 for _, end in hits})
+        found: dict[tuple[int, int], Match] = {}
+        for piece in pieces:
+            field_index, chain = owners[piece]
+            for ident, end in self._scan_one(encoded[piece]):
+                if (ident, field_index) in found:
+                    continue
+                signature = self.signatures[ident]
+                excerpt = encoded[piece][max(0, end - 80) : end].decode("utf-8", "replace")
+                found[(ident, field_index)] = Match(
+                    str(ident),
+                    signature.attack_class,
+                    signature.category,
+                    signature.score,
+                    fields[field_index].location,
+                    chain,
+                    excerpt,
+                    signature.description,
+                )
+        return list(found.values())
+
+    def _scan_one(self, data: bytes) -> list[tuple[int, int]]:
+        hits: list[tuple[int, int]] = []
+
+        def on_match(ident: int, _start: int, end: int, _flags: int, _context: object) -> None:
+            hits.append((ident, end))
+
+        self.database.scan(data, match_event_handler=on_match)
+        return hits
+
+    def _libinjection(
+        self, texts: list[str], owners: list[tuple[int, tuple[str, ...]]], fields: list[Field]
+    ) -> list[Match]:
+        matches: list[Match] = []
+        flagged: set[tuple[int, int]] = set()
+        for text, (field_index, chain) in zip(texts, owners, strict=True):
+            if not _SQL_CHARS.isdisjoint(text) and (LIBINJECTION_SQLI, field_index) not in flagged:
+                result = libinjection.is_sql_injection(text)
+                if result["is_sqli"]:
+                    flagged.add((LIBINJECTION_SQLI, field_index))
+                    matches.append(
+                        Match(
+                            "libinjection-sqli",
+                            "sqli",
+                            "API8:2023",
+                            self.settings.libinjection_sqli_score,
+                            fields[field_index].location,
+                            chain,
+                            text[:120],
+                            f"SQL token sequence {result['fingerprint']!r}",
+                        )
+                    )
+            if (
+                "<" in text
+                and (LIBINJECTION_XSS, field_index) not in flagged
+                and libinjection.is_xss(text)["is_xss"]
+            ):
+                flagged.add((LIBINJECTION_XSS, field_index))
+                matches.append(
+                    Match(
+                        "libinjection-xss",
+                        "xss",
+                        "API8:2023",
+                        5,
+                        fields[field_index].location,
+                        chain,
+                        text[:120],
+                        "HTML that runs script",
+                    )
+                )
+        return matches
+
+    def _damp_code_blocks(self, matches: list[Match], fields: list[Field]) -> list[Match]:
+        if not matches:
+            return matches
+        documents = {item.location for item in fields if "```" in item.value}
+        if not documents:
+            return matches
+        limit = self.settings.code_block_score
+        return [
+            dataclasses.replace(match, score=min(match.score, limit))
+            if match.location in documents
+            else match
+            for match in matches
+        ]
+
+    def _exclude(self, matches: list[Match]) -> list[Match]:
+        exclusions = self.settings.exclusions
+        if not exclusions or not matches:
+            return matches
+        return [
+            match
+            for match in matches
+            if not any(rule.covers(match.rule_id, match.attack_class, match.location) for rule in exclusions)
+        ]
+
+
+def _category(attack_class: str) -> str:
+    return _CATEGORY.get(attack_class, "API8:2023")
+
+
+def _score(matches: list[Match]) -> int:
+    best: dict[str, int] = {}
+    for match in matches:
+        best[match.rule_id] = max(best.get(match.rule_id, 0), match.score)
+    return sum(best.values())

@@ -1,0 +1,129 @@
+"""Fields of a request the signatures run over: path, query, headers, cookies and body values.
+
+Every field has a location that names where it came from (``query.id``, ``header.user-agent``,
+``body.$.items[0].name``), so a match can be reported, excluded or explained by that name.
+Query, form and cookie *names* are fields too (attackers put payloads there), but JSON object
+keys are not, except for names that pollute prototypes, which become findings of their own.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from urllib.parse import unquote_plus
+
+from apiward.waf.request import HttpRequest
+
+SKIPPED_HEADERS = frozenset(
+    {
+        "content-length",
+        "connection",
+        "host",
+        "cookie",
+        "accept-encoding",
+        "transfer-encoding",
+        "keep-alive",
+        "content-encoding",
+    }
+)
+"""Headers whose value the gateway parses itself or that carry no application data."""
+
+
+@dataclass(slots=True)
+class Field:
+    """One value to inspect and where it came from."""
+
+    location: str
+    value: str
+
+
+@dataclass(frozen=True, slots=True)
+class Anomaly:
+    """Something wrong with the request's shape, found while extracting fields.
+
+    ``limit`` anomalies follow the configured limit policy instead of adding to the score.
+    """
+
+    code: str
+    attack_class: str
+    location: str
+    message: str
+    score: int = 5
+    limit: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """Bounds on what extraction reads; going past one records a ``limit`` anomaly."""
+
+    max_body_bytes: int = 1024 * 1024
+    max_fields: int = 2048
+    max_depth: int = 64
+    max_graphql_depth: int = 15
+    max_graphql_aliases: int = 30
+    max_graphql_batch: int = 10
+
+
+@dataclass(slots=True)
+class Extraction:
+    """The fields of one request and the anomalies met while reading it."""
+
+    limits: Limits
+    fields: list[Field] = field(default_factory=list)
+    anomalies: list[Anomaly] = field(default_factory=list)
+    truncated: bool = False
+
+    def add(self, location: str, value: str) -> None:
+        """Add a field, or record the field-count limit once when it is reached."""
+        if len(self.fields) >= self.limits.max_fields:
+            if not self.truncated:
+                self.truncated = True
+                self.anomalies.append(
+                    Anomaly(
+                        "too_many_fields",
+                        "protocol",
+                        location,
+                        f"more than {self.limits.max_fields} fields",
+                        limit=True,
+                    )
+                )
+            return
+        self.fields.append(Field(location, value))
+
+    def anomaly(self, code: str, attack_class: str, location: str, message: str, score: int = 5) -> None:
+        self.anomalies.append(Anomaly(code, attack_class, location, message, score))
+
+    def limit(self, code: str, location: str, message: str) -> None:
+        self.anomalies.append(Anomaly(code, "protocol", location, message, limit=True))
+
+
+def add_pairs(extraction: Extraction, prefix: str, text: str, separator: str = "&") -> None:
+    """Add the names and values of ``a=1&b=2`` text (query strings, form bodies)."""
+    for pair in text.split(separator):
+        if not pair:
+            continue
+        name, equals, value = pair.partition("=")
+        name = unquote_plus(name, errors="replace").strip() if ("%" in name or "+" in name) else name
+        extraction.add(f"{prefix}-name", name)
+        if equals and value:
+            extraction.add(f"{prefix}.{name}", value.replace("+", " "))
+
+
+def add_cookies(extraction: Extraction, header: str) -> None:
+    for pair in header.split(";"):
+        name, equals, value = pair.strip().partition("=")
+        if name:
+            extraction.add("cookie-name", name)
+        if equals and value:
+            extraction.add(f"cookie.{name}", value)
+
+
+def extract_head(request: HttpRequest, extraction: Extraction) -> None:
+    """Add the fields of the request line and the headers."""
+    extraction.add("path", request.path)
+    if request.query:
+        add_pairs(extraction, "query", request.query)
+    for name, value in request.headers:
+        if name == "cookie":
+            add_cookies(extraction, value)
+        elif name not in SKIPPED_HEADERS and value:
+            extraction.add(f"header.{name}", value)
