@@ -1,0 +1,5 @@
+"""Run the ``apiward`` command as ``python -m apiward``."""
+
+from apiward.cli import main
+
+main()

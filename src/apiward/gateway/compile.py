@@ -1,0 +1,138 @@
+"""Compile a :class:`~apiward.policy.model.Policy` into what the data plane runs.
+
+Compiling builds every stage, binds its hooks, creates one connection pool per upstream and
+the route table, so nothing on the hot path looks at the policy model again. A reload
+compiles the new policy completely before the gateway swaps one reference to it; exchanges
+in flight keep the compiled policy they started with, and its stages and pools are closed
+once the last of them ends.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+from pathlib import Path
+from typing import Any
+
+from apiward.gateway import _standins
+from apiward.gateway.pipeline import BoundHook, Stage, StageContext, bind_hooks
+from apiward.gateway.stages import build_stage
+from apiward.gateway.upstream import UpstreamPool
+from apiward.policy.model import STAGE_NAMES, Limits, Policy, Route
+
+log = logging.getLogger("apiward.gateway.compile")
+
+
+def _module(name: str) -> Any:
+    """Import ``name``, or return the stand-in while that module does not exist yet."""
+    try:
+        return importlib.import_module(name)
+    except ModuleNotFoundError as error:
+        if error.name != name:
+            raise
+        return _standins
+
+
+paths: Any = _module("apiward.gateway.paths")
+forwarding: Any = _module("apiward.gateway.forwarding")
+logs: Any = _module("apiward.observability.logs")
+sink: Any = _module("apiward.events.sink")
+metrics_module: Any = _module("apiward.observability.metrics")
+
+
+def _any_async(hooks: tuple[BoundHook, ...]) -> bool:
+    return any(hook.is_async for hook in hooks)
+
+
+class CompiledRoute:
+    """One route as the data plane uses it: its pool, stages and bound hooks."""
+
+    def __init__(self, route: Route, pool: UpstreamPool, stages: list[Stage]) -> None:
+        self.name = route.name
+        self.route = route
+        self.pool = pool
+        self.allow_encoded_slashes = route.allow_encoded_slashes
+        self.stages = tuple(stages)
+        self.request_head = bind_hooks(stages, "request_head")
+        self.request_head_async = _any_async(self.request_head)
+        self.request_body = bind_hooks(stages, "request_body")
+        self.request_body_async = _any_async(self.request_body)
+        self.response_head = bind_hooks(stages, "response_head", reverse=True)
+        self.response_head_async = _any_async(self.response_head)
+        self.response_body = bind_hooks(stages, "response_body", reverse=True)
+        self.response_body_async = _any_async(self.response_body)
+        self.log_hooks = bind_hooks(stages, "log")
+        self.body_stages = tuple(hook.stage for hook in self.request_body)
+        self.response_body_stages = tuple(hook.stage for hook in self.response_body)
+
+    def stages_up_to(self, stage_name: str) -> set[Stage]:
+        """Return the stages whose request hooks ran before and including ``stage_name``."""
+        ran: set[Stage] = set()
+        for stage in self.stages:
+            ran.add(stage)
+            if stage.name == stage_name:
+                break
+        return ran
+
+
+class CompiledPolicy:
+    """A policy ready to serve: route table, pools, forwarding rules, log writers."""
+
+    def __init__(self, policy: Policy, policy_dir: Path, state: Any = None) -> None:
+        self.policy = policy
+        self.limits: Limits = policy.limits
+        self.inflight = 0
+        self.retired = False
+        self.pools = {name: UpstreamPool(name, config) for name, config in policy.upstreams.items()}
+        services: dict[str, Any] = {}
+        entries = []
+        self.all_stages: list[Stage] = []
+        for route in policy.routes:
+            context = StageContext(policy=policy, route=route, policy_dir=policy_dir, state=state,
+                                   services=services)
+            stages = [
+                build_stage(name, config, context)
+                for name in STAGE_NAMES
+                if (config := policy.stage_config(route, name)) is not None
+            ]
+            self.all_stages.extend(stages)
+            compiled = CompiledRoute(route, self.pools[route.upstream], stages)
+            entries.append((route.match, route.allow_encoded_slashes, compiled))
+        self.routes = paths.RouteTable(entries)
+        self.forwarding = forwarding.Forwarding(policy.trusted_proxies)
+        self.access_log = logs.JsonLineWriter(policy.logging.access_log)
+        self.security_log = logs.JsonLineWriter(policy.logging.security_log)
+        self.events = sink.EventSink(self.security_log)
+
+    async def start(self) -> None:
+        for pool in self.pools.values():
+            await pool.start()
+        for stage in self.all_stages:
+            await stage.start()
+
+    async def close(self) -> None:
+        """Close stages, pools and writers once no exchange uses this policy any more."""
+        for stage in self.all_stages:
+            try:
+                await stage.close()
+            except Exception:  # one failing stage must not keep the others open
+                log.exception("stage %s failed to close", stage.name)
+        for pool in self.pools.values():
+            await pool.close()
+        for writer in (self.access_log, self.security_log):
+            writer.close()
+
+    def flush_logs(self) -> None:
+        for writer in (self.access_log, self.security_log):
+            flush = getattr(writer, "flush", None)
+            if flush is not None:
+                flush()
+
+
+def new_metrics() -> Any:
+    return metrics_module.GatewayMetrics()
+
+
+def compile_policy(policy: Policy, policy_path: Path, state: Any = None) -> CompiledPolicy:
+    """Build stages, pools and the route table for ``policy`` (raises on an invalid stage set-up)."""
+    return CompiledPolicy(policy, policy_path.parent, state)

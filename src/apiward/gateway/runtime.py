@@ -1,0 +1,225 @@
+"""The running gateway in one process: listeners, the sweeper, hot reload and background tasks.
+
+A reload (SIGHUP, or a change of the policy file seen by the watcher) compiles the new policy
+completely and then swaps :attr:`Gateway.compiled`. Exchanges in flight keep the compiled
+policy they started with; the old one is closed when its last exchange ends. An invalid new
+policy is logged and the running one stays. Listener addresses are read at start only.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import logging
+import signal
+import socket
+from collections.abc import Coroutine
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from apiward.gateway.admin import AdminConnection
+from apiward.gateway.compile import CompiledPolicy, compile_policy, new_metrics
+from apiward.gateway.tls import RedirectConnection, server_context
+from apiward.policy.loader import PolicyError, load_policy
+
+if TYPE_CHECKING:
+    from apiward.gateway.server import ClientConnection
+
+log = logging.getLogger("apiward.gateway")
+
+WATCH_INTERVAL = 1.0
+
+
+class Gateway:
+    """One gateway process serving a policy file."""
+
+    def __init__(self, policy_path: str | Path, *, reuse_port: bool = False, watch: bool = True) -> None:
+        self.policy_path = Path(policy_path)
+        self.reuse_port = reuse_port
+        self.watch = watch
+        self.metrics: Any = new_metrics()
+        self.connections: set[ClientConnection] = set()
+        self.ports: list[int] = []
+        self.admin_port: int | None = None
+        self.reloads = 0
+        self._servers: list[asyncio.Server] = []
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._fingerprint: tuple[int, int, str] | None = None
+        self._compiled: CompiledPolicy | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    @property
+    def compiled(self) -> CompiledPolicy:
+        assert self._compiled is not None, "Gateway.start() has not run"
+        return self._compiled
+
+    @property
+    def loop(self) -> asyncio.AbstractEventLoop:
+        assert self._loop is not None
+        return self._loop
+
+    async def start(self) -> None:
+        """Load and compile the policy, then open every listener (raises PolicyError, OSError)."""
+        self._loop = asyncio.get_running_loop()
+        self._fingerprint = self._read_fingerprint()
+        policy = load_policy(self.policy_path)
+        compiled = compile_policy(policy, self.policy_path)
+        await compiled.start()
+        self._compiled = compiled
+        await self._open_listeners()
+        self.spawn(self._sweep())
+        if self.watch:
+            self.spawn(self._watch_file())
+        log.info("gateway listening on %s", ", ".join(str(port) for port in self.ports))
+
+    async def _open_listeners(self) -> None:
+        from apiward.gateway.server import ClientConnection
+
+        policy = self.compiled.policy
+        for listener in policy.listen:
+            host, port = listener.address
+            context = server_context(listener.tls.cert, listener.tls.key, self.policy_path.parent) if (
+                listener.tls) else None
+            scheme = "https" if context else "http"
+            server = await self.loop.create_server(
+                lambda scheme=scheme: ClientConnection(self, scheme),
+                host, port, ssl=context, reuse_port=self.reuse_port, backlog=1024,
+            )
+            self._servers.append(server)
+            self.ports.append(_bound_port(server))
+            if listener.tls is not None and listener.tls.redirect_from is not None:
+                https_port = self.ports[-1]
+                redirect_host, redirect_port = listener.tls.redirect_from
+                redirect = await self.loop.create_server(
+                    lambda https_port=https_port: RedirectConnection(https_port),  # type: ignore[misc]
+                    redirect_host, redirect_port, reuse_port=self.reuse_port,
+                )
+                self._servers.append(redirect)
+        if policy.admin is not None:
+            host, port = policy.admin.address
+            admin = await self.loop.create_server(lambda: AdminConnection(self), host, port,
+                                                  reuse_port=self.reuse_port)
+            self._servers.append(admin)
+            self.admin_port = _bound_port(admin)
+
+    def open_connection(self, connection: ClientConnection) -> bool:
+        """Register a new client connection; return False when the connection cap is reached."""
+        if len(self.connections) >= self.compiled.limits.max_connections:
+            return False
+        self.connections.add(connection)
+        self.metrics.connection_opened()
+        return True
+
+    def close_connection(self, connection: ClientConnection) -> None:
+        if connection in self.connections:
+            self.connections.discard(connection)
+            self.metrics.connection_closed()
+
+    def spawn(self, coroutine: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
+        """Run a background task, keep a reference until it ends and log its failure."""
+        task = self.loop.create_task(coroutine)
+        self._tasks.add(task)
+        task.add_done_callback(self._task_done)
+        return task
+
+    def _task_done(self, task: asyncio.Task[Any]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("gateway task failed", exc_info=task.exception())
+
+    async def _sweep(self) -> None:
+        from apiward.gateway.server import SWEEP_INTERVAL
+
+        while True:
+            await asyncio.sleep(SWEEP_INTERVAL)
+            now = self.loop.time()
+            for connection in list(self.connections):
+                if connection.deadline_kind and now >= connection.deadline:
+                    connection.on_deadline()
+            compiled = self.compiled
+            compiled.flush_logs()
+            for name, pool in compiled.pools.items():
+                pool.close_idle(older_than=now - pool.config.idle_timeout)
+                self.metrics.set_pool_size(name, pool.idle_count())
+
+    # -- reload -------------------------------------------------------------------------
+
+    async def reload(self) -> bool:
+        """Compile the policy file again and swap it in; keep the running one when it is invalid."""
+        try:
+            policy = load_policy(self.policy_path)
+            compiled = compile_policy(policy, self.policy_path)
+            await compiled.start()
+        except PolicyError as error:
+            log.error("policy reload rejected, keeping the running policy:\n%s", error)
+            return False
+        except Exception:  # a failing stage build must not stop the gateway
+            log.exception("policy reload failed while building stages, keeping the running policy")
+            return False
+        old = self.compiled
+        self._compiled = compiled
+        self.reloads += 1
+        old.retired = True
+        if old.inflight == 0:
+            self.retire(old)
+        log.info("policy reloaded from %s", self.policy_path)
+        return True
+
+    def retire(self, compiled: CompiledPolicy) -> None:
+        """Close a replaced policy once its last exchange has ended."""
+        self.spawn(compiled.close())
+
+    def _read_fingerprint(self) -> tuple[int, int, str] | None:
+        try:
+            stat = self.policy_path.stat()
+            digest = hashlib.sha256(self.policy_path.read_bytes()).hexdigest()
+        except OSError:
+            return None
+        return stat.st_mtime_ns, stat.st_size, digest
+
+    async def _watch_file(self) -> None:
+        while True:
+            await asyncio.sleep(WATCH_INTERVAL)
+            fingerprint = self._read_fingerprint()
+            if fingerprint is not None and fingerprint != self._fingerprint:
+                self._fingerprint = fingerprint
+                await self.reload()
+
+    def install_signal_handlers(self, stop: asyncio.Event) -> None:
+        """Reload on SIGHUP and stop on SIGTERM or SIGINT (main thread only)."""
+        self.loop.add_signal_handler(signal.SIGHUP, lambda: self.spawn(self.reload()))
+        self.loop.add_signal_handler(signal.SIGTERM, stop.set)
+        self.loop.add_signal_handler(signal.SIGINT, stop.set)
+
+    async def stop(self) -> None:
+        """Close listeners, connections, background tasks and the compiled policy."""
+        for server in self._servers:
+            server.close()
+        for connection in list(self.connections):
+            connection.close()
+        for task in list(self._tasks):
+            task.cancel()
+        for task in list(self._tasks):
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        if self._compiled is not None:
+            await self._compiled.close()
+
+
+def _bound_port(server: asyncio.Server) -> int:
+    sock: socket.socket = server.sockets[0]
+    port: int = sock.getsockname()[1]
+    return port
+
+
+async def serve(policy_path: str | Path, *, reuse_port: bool = False) -> None:
+    """Run a gateway until SIGTERM or SIGINT."""
+    gateway = Gateway(policy_path, reuse_port=reuse_port)
+    await gateway.start()
+    stop = asyncio.Event()
+    gateway.install_signal_handlers(stop)
+    try:
+        await stop.wait()
+    finally:
+        await gateway.stop()
