@@ -11,10 +11,10 @@ if TYPE_CHECKING:
 
 
 def is_denial(event: SecurityEvent) -> bool:
-    """Tell whether ``event`` is a denial: blocked, and not a local answer marked ``denial: False``.
+    """Tell whether ``event`` is a denial: blocked, and not marked ``details["denial"] = False``.
 
-    A stage marks a verdict that answers the request without denying it, such as a CORS
-    preflight, with ``details["denial"] = False``.
+    A stage sets that mark on a verdict that responds to the request without denying it, such
+    as a CORS preflight.
     """
     return event.action == "blocked" and event.details.get("denial", True) is not False
 
@@ -47,8 +47,8 @@ def event_record(event: SecurityEvent) -> dict[str, Any]:
 class EventSink:
     """Writes security events through a :class:`~apiward.observability.logs.JsonLineWriter`.
 
-    Events marked ``details["denial"] = False`` are local answers, not security events, so they
-    are neither written nor counted.
+    Events marked ``details["denial"] = False`` are local responses, not security events, so
+    they are neither written nor counted.
     """
 
     def __init__(self, writer: JsonLineWriter) -> None:

@@ -9,6 +9,8 @@ Forwarding headers are believed only from peers inside ``trusted_proxies``:
   resolved client.
 - From a trusted peer the client is the right-most address in ``X-Forwarded-For`` that is not a
   trusted proxy (walking right to left), and the peer is appended to the existing chains.
+  When the trusted peer sent no ``X-Forwarded-For``, the ``for=`` parameters of ``Forwarded``
+  are walked the same way.
 """
 
 from __future__ import annotations
@@ -23,6 +25,9 @@ from apiward.gateway.pipeline import Headers
 
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,128}")
 _TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
+_FORWARDED_PAIR = re.compile(
+    r"""[\s;,]*([!#$%&'*+.^_`|~0-9A-Za-z-]+)\s*=\s*("(?:[^"\\]|\\.)*"|[^;,"\s]*)\s*"""
+)
 _CACHE_SIZE = 4096
 
 _REPLACED = frozenset(
@@ -99,9 +104,9 @@ class Forwarding:
     def request_id(self, peer_ip: str, headers: Headers) -> str:
         """Return a trusted peer's ``X-Request-Id`` if it is a safe token, else a new random id."""
         if self._networks and self.is_trusted(peer_ip):
-            given = headers.get("x-request-id")
-            if given is not None and _REQUEST_ID.fullmatch(given):
-                return given
+            supplied = headers.get("x-request-id")
+            if supplied is not None and _REQUEST_ID.fullmatch(supplied):
+                return supplied
         return os.urandom(16).hex()
 
     def rewrite(
@@ -112,12 +117,12 @@ class Forwarding:
         if trusted:
             self._rewrite_trusted(headers, peer_ip, scheme, host)
         else:
-            kept = [(name, value) for name, value in headers.items if name not in _REMOVED_FROM_UNTRUSTED]
-            kept.append(("x-forwarded-for", client_ip))
-            kept.append(("x-forwarded-proto", scheme))
-            kept.append(("x-forwarded-host", host))
-            kept.append(("forwarded", forwarded_element(client_ip, scheme, host)))
-            headers.items = kept
+            items = [(name, value) for name, value in headers.items if name not in _REMOVED_FROM_UNTRUSTED]
+            items.append(("x-forwarded-for", client_ip))
+            items.append(("x-forwarded-proto", scheme))
+            items.append(("x-forwarded-host", host))
+            items.append(("forwarded", forwarded_element(client_ip, scheme, host)))
+            headers.items = items
         headers.set("x-real-ip", client_ip)
         headers.set("x-request-id", request_id)
 
@@ -137,7 +142,32 @@ def _forwarded_for_chain(headers: Headers) -> list[str]:
     chain: list[str] = []
     for value in headers.get_all("x-forwarded-for"):
         chain.extend(part.strip() for part in value.split(",") if part.strip())
+    if not chain:
+        for value in headers.get_all("forwarded"):
+            chain.extend(_forwarded_for_values(value))
     return chain
+
+
+def _forwarded_for_values(value: str) -> list[str]:
+    """Return the ``for=`` values of a ``Forwarded`` field, in order.
+
+    Pairs are read one after the other, so a ``for=`` inside a quoted value (for example in a
+    client-chosen ``host="x;for=1.2.3.4"``) is not taken. Reading stops at the first malformed
+    pair and appends an empty value there, which ends the right-to-left walk of ``client_ip``
+    because nothing after that point can be read.
+    """
+    values: list[str] = []
+    position = 0
+    while position < len(value):
+        found = _FORWARDED_PAIR.match(value, position)
+        if found is None or found.end() == position:
+            if value[position:].strip(" \t;,"):
+                values.append("")
+            break
+        if found.group(1).lower() == "for":
+            values.append(found.group(2))
+        position = found.end()
+    return values
 
 
 def forwarded_element(for_address: str, scheme: str, host: str) -> str:

@@ -18,9 +18,9 @@ than the one the gateway checked:
   ``.`` or ``..`` between encoded slashes or before an encoded ``;`` is rejected, because an
   upstream that decodes the path would resolve it.
 - Rejected with :class:`PathError`: a raw or encoded backslash, NUL and other control
-  characters, overlong or otherwise invalid UTF-8, malformed escapes such as ``%zz`` or ``%4``,
-  and double encoding (``%25`` followed by two hex digits, as in ``%252e``), which an upstream
-  that decodes twice would turn into a traversal.
+  characters, overlong or otherwise invalid UTF-8, and malformed escapes such as ``%zz`` or ``%4``.
+  Double encoding (``%25`` followed by two hex digits, as in ``%252e``) is rejected too, because
+  an upstream that decodes twice would turn it into a traversal.
 
 :class:`RouteTable` matches the normalised path against route prefixes and templates.
 """
@@ -52,7 +52,7 @@ _TEMPLATE_PARAMETER = re.compile(r"%7B([A-Za-z_][A-Za-z0-9_]*)%7D")
 
 
 class PathError(Exception):
-    """A request path the gateway rejects; the proxy answers 400 with ``code`` and ``message``."""
+    """A request path the gateway rejects; the proxy responds 400 with ``code`` and ``message``."""
 
     def __init__(self, code: str, message: str) -> None:
         super().__init__(f"{code}: {message}")
@@ -160,7 +160,7 @@ def _is_overlong(data: bytearray) -> bool:
 
 
 def _remove_dot_segments(path: str) -> str:
-    kept: list[str] = []
+    resolved: list[str] = []
     trailing_slash = False
     for segment in path.split("/")[1:]:
         trailing_slash = True
@@ -170,17 +170,17 @@ def _remove_dot_segments(path: str) -> str:
         if name == ".":
             continue
         if name == "..":
-            if not kept:
+            if not resolved:
                 raise PathError("path_above_root", "The request path goes above the root with '..'.")
-            kept.pop()
+            resolved.pop()
             continue
         if "%" in segment:
             _check_encoded_dot_segments(segment)
-        kept.append(segment)
+        resolved.append(segment)
         trailing_slash = False
-    if not kept:
+    if not resolved:
         return "/"
-    return "/" + "/".join(kept) + ("/" if trailing_slash else "")
+    return "/" + "/".join(resolved) + ("/" if trailing_slash else "")
 
 
 def _check_encoded_dot_segments(segment: str) -> None:
@@ -225,10 +225,10 @@ class _Entry(Generic[T]):
 class RouteTable(Generic[T]):
     """Routes compiled for matching; the first entry that matches method and path wins.
 
-    ``Match.path`` is a prefix that respects segment boundaries (``/api`` takes ``/api`` and
-    ``/api/x`` but not ``/apix``; ``/`` takes every path) or a template with ``{name}``
-    segments, which is a prefix too (``/users/{id}`` takes ``/users/7/orders``). Paths match
-    case-insensitively unless ``Match.case_sensitive`` is set.
+    ``Match.path`` is a prefix that respects segment boundaries, so ``/api`` matches ``/api`` and
+    ``/api/x`` but not ``/apix``, and ``/`` matches every path. It may also be a template with
+    ``{name}`` segments, which is a prefix too: ``/users/{id}`` matches ``/users/7/orders``.
+    Paths match case-insensitively unless ``Match.case_sensitive`` is set.
     """
 
     def __init__(self, entries: Sequence[tuple[Match, bool, T]]) -> None:

@@ -1,8 +1,9 @@
 """Access-log and event writers for the hot path, and structlog set-up for everything else.
 
 A per-request line through a general logging stack costs more than the gateway's whole budget
-for a request, so access records and security events are plain dicts encoded with orjson and
-buffered by :class:`JsonLineWriter`, which writes them in batches from a timer on the event loop.
+for a request. Access records and security events are therefore plain dicts encoded with orjson
+and buffered by :class:`JsonLineWriter`, which writes them in batches from a timer on the event
+loop.
 Start-up, reload, error and other low-volume messages go through the standard ``logging``
 module, rendered as JSON by structlog after :func:`configure_logging`.
 """
@@ -34,9 +35,10 @@ MAX_BUFFER_BYTES = 16 * 1024 * 1024
 class JsonLineWriter:
     """Buffered JSON-lines output to ``stdout``, ``stderr``, a file path, or nowhere (``off``).
 
-    ``write`` only encodes and appends to a buffer. Inside a running event loop the buffer is
-    written by a timer :data:`FLUSH_INTERVAL` seconds after the first pending line, or at once
-    when it exceeds :data:`FLUSH_BYTES`; outside an event loop every line is written at once.
+    ``write`` only encodes and appends to a buffer. Inside a running event loop, a timer writes
+    the buffer :data:`FLUSH_INTERVAL` seconds after the first pending line, unless it exceeds
+    :data:`FLUSH_BYTES` first, which writes it at once. Outside an event loop every line is
+    written at once.
     A failing target never raises into the caller: the lines are dropped, counted in
     ``dropped`` and the error is logged.
     NOTE: file writes run on the event loop thread; they are batched, but a stalled disk or a

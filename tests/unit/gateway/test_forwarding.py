@@ -194,3 +194,31 @@ def test_trust_cache_is_bounded() -> None:
     assert len(forwarding._trusted_cache) <= 4096
     assert forwarding.is_trusted("10.1.2.3")
     assert not forwarding.is_trusted("203.0.113.1")
+
+
+@pytest.mark.parametrize(
+    ("forwarded", "expected"),
+    [
+        ("for=203.0.113.9", "203.0.113.9"),
+        ('for=198.51.100.1, For="[2001:db8:9::5]:4711";proto=https', "2001:db8:9::5"),
+        ("for=203.0.113.9;proto=https, for=10.0.0.7", "203.0.113.9"),
+        ('for=203.0.113.9;host="x;for=198.51.100.66"', "203.0.113.9"),
+        ('host="a\\"b;for=198.51.100.66";for=203.0.113.9', "203.0.113.9"),
+        ("for=203.0.113.9;garbage, for=10.0.0.7", "10.0.0.1"),
+        ("for=unknown", "10.0.0.1"),
+        ("for=_hidden, for=10.0.0.7", "10.0.0.7"),
+    ],
+)
+def test_trusted_peer_forwarded_header(forwarded: str, expected: str) -> None:
+    headers = Headers([("forwarded", forwarded)])
+    assert _forwarding().client_ip("10.0.0.1", headers) == expected
+
+
+def test_forwarded_for_ignored_when_xff_present() -> None:
+    headers = Headers([("forwarded", "for=198.51.100.66"), ("x-forwarded-for", "203.0.113.9")])
+    assert _forwarding().client_ip("10.0.0.1", headers) == "203.0.113.9"
+
+
+def test_forwarded_from_untrusted_peer_ignored() -> None:
+    headers = Headers([("forwarded", "for=198.51.100.66")])
+    assert _forwarding().client_ip("203.0.113.9", headers) == "203.0.113.9"

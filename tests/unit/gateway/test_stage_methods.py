@@ -43,3 +43,37 @@ def test_allow_header_lists_each_method_once() -> None:
 def test_empty_allow_list_rejected() -> None:
     with pytest.raises(ValidationError, match="allow-list is empty"):
         MethodsConfig(allow=[])
+
+
+def _exchange_with(headers: list[tuple[str, str]], query: str = "") -> Exchange:
+    return Exchange(
+        request_id="r1", method="POST", path="/items", query=query, headers=Headers(headers),
+        client_ip="203.0.113.7", peer_ip="203.0.113.7",
+    )
+
+
+@pytest.mark.parametrize(
+    "header", ["x-http-method-override", "x-http-method", "x-method-override"]
+)
+def test_override_header_to_forbidden_method(header: str) -> None:
+    verdict = run_hooks_sync(_hooks(["GET", "POST"]), _exchange_with([(header, "DELETE")]))
+    assert verdict is not None
+    assert verdict.status == 405
+    assert verdict.details == {"method": "DELETE", "override": header}
+
+
+def test_override_header_to_allowed_method() -> None:
+    exchange = _exchange_with([("x-http-method-override", " get ")])
+    assert run_hooks_sync(_hooks(["GET", "POST"]), exchange) is None
+
+
+@pytest.mark.parametrize("query", ["_method=DELETE", "a=1&_method=delete", "_method=PUT&_method=GET"])
+def test_override_query_to_forbidden_method(query: str) -> None:
+    verdict = run_hooks_sync(_hooks(["GET", "POST"]), _exchange_with([], query))
+    assert verdict is not None
+    assert verdict.details["override"] == "query._method"
+
+
+@pytest.mark.parametrize("query", ["_method=GET", "my_method=DELETE", "a=_method"])
+def test_override_query_allowed_or_absent(query: str) -> None:
+    assert run_hooks_sync(_hooks(["GET", "POST"]), _exchange_with([], query)) is None

@@ -4,11 +4,12 @@ Every response of the route, the gateway's own denials included, gets the config
 headers, loses the headers that reveal the upstream's software, and gets CORS headers when the
 request came from an allowed origin.
 
-CORS preflights (OPTIONS with ``Origin`` and ``Access-Control-Request-Method``) are answered by
-the gateway and never reach the upstream: an allowed one gets 204 with verdict code
-``cors_preflight`` and ``details["denial"] = False`` so that it is not counted as a denial, a
-disallowed one gets 403 ``cors_rejected``. A simple request from a disallowed origin goes on to
-the upstream but its response carries no CORS headers, so the browser keeps it from the page.
+The gateway responds to CORS preflights (OPTIONS with ``Origin`` and
+``Access-Control-Request-Method``) itself, so they never reach the upstream. An allowed one gets
+204 with verdict code ``cors_preflight`` and ``details["denial"] = False``, so that it is not
+counted as a denial. A disallowed one gets 403 ``cors_rejected``. A simple request from a
+disallowed origin goes on to the upstream, but its response carries no CORS headers, so the
+browser keeps it from the page.
 """
 
 from __future__ import annotations
@@ -64,7 +65,7 @@ class HeadersStage(Stage):
                 "access-control-allow-headers", "access-control-max-age",
             }
         self._dropped = frozenset(dropped)
-        # The gateway's own answers (denials, preflights) keep their CORS headers.
+        # The gateway's own responses (denials, preflights) keep their CORS headers.
         self._dropped_own = frozenset(name for name, _ in self._tls)
         credentials = config.cors is not None and config.cors.allow_credentials
         self._wildcard_origin = self._origins is not None and self._origins.any and not credentials
@@ -114,15 +115,15 @@ class HeadersStage(Stage):
         if headers is None:
             headers = exchange.response_headers = Headers()
         dropped = self._dropped if exchange.verdict is None else self._dropped_own
-        kept = [(name, value) for name, value in headers.items if name not in dropped]
-        kept.extend(self._tls if exchange.scheme == "https" else self._plain)
+        items = [(name, value) for name, value in headers.items if name not in dropped]
+        items.extend(self._tls if exchange.scheme == "https" else self._plain)
         if self._cors is not None:
             origin = exchange.stage_data.get(_CORS_ORIGIN_KEY)
             if origin is not None:
-                kept.append(("access-control-allow-origin", "*" if self._wildcard_origin else origin))
-                kept.extend(self._simple_cors)
-            _add_vary_origin(kept)
-        headers.items = kept
+                items.append(("access-control-allow-origin", "*" if self._wildcard_origin else origin))
+                items.extend(self._simple_cors)
+            _add_vary_origin(items)
+        headers.items = items
 
 
 def _security_headers(config: HeadersConfig, *, https: bool) -> list[tuple[str, str]]:

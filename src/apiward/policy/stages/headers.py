@@ -30,7 +30,7 @@ def _check_header_value(name: str, value: str) -> str:
 
 
 class CorsConfig(BaseModel):
-    """Cross-origin resource sharing, answered by the gateway from an origin allow-list."""
+    """Cross-origin resource sharing, handled by the gateway with an origin allow-list."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -51,7 +51,7 @@ class CorsConfig(BaseModel):
         default_factory=list, description="Response headers a browser script may read."
     )
     allow_credentials: bool = Field(False, description="Let browsers send cookies and HTTP authentication.")
-    max_age: Duration = Field(600, description="How long a browser may cache a preflight answer.")
+    max_age: Duration = Field(600, description="How long a browser may cache a preflight response.")
 
     @field_validator("allow_origins")
     @classmethod
