@@ -54,6 +54,11 @@ def parse_ip(text: str) -> IPv4Address | IPv6Address | None:
         text = text[1:].partition("]")[0]
     elif text.count(":") == 1:
         text = text.partition(":")[0]
+    return parse_address(text)
+
+
+def parse_address(text: str) -> IPv4Address | IPv6Address | None:
+    """Parse a bare IPv4 or IPv6 address, returning IPv4-mapped IPv6 as IPv4; None if invalid."""
     try:
         address = ipaddress.ip_address(text)
     except ValueError:

@@ -13,11 +13,11 @@ categories describe flaws in the API itself.
 
 from __future__ import annotations
 
-import ipaddress
 from collections.abc import Sequence
 from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network
 from typing import Any
 
+from apiward.gateway.forwarding import parse_address
 from apiward.gateway.pipeline import Exchange, Stage, StageContext, Verdict
 from apiward.policy.stages.ip_filter import IpFilterConfig
 
@@ -65,17 +65,6 @@ def _as_ipv4(network: IPv4Network | IPv6Network) -> IPv4Network | None:
     return None
 
 
-def parse_client(text: str) -> IPv4Address | IPv6Address | None:
-    """Parse a client address, unwrapping IPv4-mapped IPv6; None when it is not an address."""
-    try:
-        address = ipaddress.ip_address(text)
-    except ValueError:
-        return None
-    if isinstance(address, IPv6Address) and address.ipv4_mapped is not None:
-        return address.ipv4_mapped
-    return address
-
-
 class IpFilterStage(Stage):
     """Denies clients by address with allow and deny CIDR lists."""
 
@@ -93,7 +82,7 @@ class IpFilterStage(Stage):
         """
         if client_ip in self._decisions:
             return self._decisions[client_ip]
-        address = parse_client(client_ip)
+        address = parse_address(client_ip)
         reason: str | None = None
         if address is None:
             reason = "invalid_address"
