@@ -133,9 +133,9 @@ def _read_fields(request: RequestHead, fields: str, http10: bool) -> None:
     connection = ""
     hosts = 0
     for line in fields.split("\r\n")[:-1]:
-        name, _, value = line.partition(":")
+        name, _, raw_value = line.partition(":")
         name = name.lower()
-        value = value.strip(" \t")
+        value = raw_value.strip(" \t")
         if name in _REQUEST_SPECIAL:
             if name == "content-length":
                 if content_length is not None:
@@ -145,7 +145,9 @@ def _read_fields(request: RequestHead, fields: str, http10: bool) -> None:
             if name == "transfer-encoding":
                 if transfer_encoding is not None:
                     raise _bad("invalid_transfer_encoding", "Only one Transfer-Encoding field is allowed.")
-                transfer_encoding = value
+                # Only the exact forms are accepted: padding such as a tab or a second space is a
+                # classic way to make two parsers disagree about the framing.
+                transfer_encoding = "chunked" if raw_value in ("chunked", " chunked") else "invalid"
                 continue
             if name == "host":
                 hosts += 1
@@ -249,7 +251,8 @@ def diagnose_request_head(head: bytes) -> HttpError:
     line_end = head.find(b"\r\n")
     request_line = head[:line_end] if line_end >= 0 else head
     parts = request_line.split(b" ")
-    if len(parts) == 3 and re.fullmatch(rb"HTTP/[0-9]\.[0-9]", parts[2]):
+    version = parts[2] if len(parts) == 3 else b""
+    if version not in (b"HTTP/1.0", b"HTTP/1.1") and re.fullmatch(rb"HTTP/[0-9]\.[0-9]", version):
         return HttpError(505, "unsupported_version", "Only HTTP/1.0 and HTTP/1.1 are supported.")
     if len(parts) != 3 or not parts[2].startswith(b"HTTP/"):
         return _bad("invalid_request_line", "The request line must be: method, target, HTTP version.")

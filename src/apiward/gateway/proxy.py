@@ -90,6 +90,7 @@ class Flow:
         self.streamed = False
         self.tried: tuple[Target, ...] = ()
         self.response_started = False
+        self.response_sent = False
         self.response_chunked = False
         self.response_pending: list[bytes] | None = None
         self.response_head: ResponseHead | None = None
@@ -114,12 +115,14 @@ class Flow:
         if request.chunked:
             self.body = ChunkedDecoder()
         elif request.content_length > 0:
-            if request.content_length > self.compiled.limits.max_body_bytes:
-                self.answer(413, "body_too_large", "The request body is too large.")
-                return
             self.body = LengthReader(request.content_length)
         if self.body is not None:
+            # From here on, an early answer closes the connection: the unread body must never
+            # be parsed as the next request.
             self.body_mode = _WAITING
+        if request.content_length > self.compiled.limits.max_body_bytes:
+            self.answer(413, "body_too_large", "The request body is too large.")
+            return
         try:
             path, encoded_slash = paths.normalize_path(request.raw_path)
             exchange.path = path
@@ -262,10 +265,11 @@ class Flow:
         if self.upstream is not None:
             self.route.pool.discard(self.upstream)  # type: ignore[union-attr]
             self.upstream = None
-        if self.response_started:
+        if self.response_sent:
             self.conn.abort()
             self.finish("error")
         else:
+            self.out.clear()
             self.answer(status, code, message)
 
     # -- upstream -----------------------------------------------------------------------
@@ -366,10 +370,17 @@ class Flow:
         assert route is not None
         route.pool.report_failure(target, kind)
         self.conn.gateway.metrics.upstream_error(route.pool.name, kind)
-        if self.response_started:
+        if self.response_sent:
+            # Part of the response already reached the client: cutting the connection is the
+            # only way left to tell it the response is incomplete.
             self.conn.abort()
             self.finish("error")
             return
+        # Nothing was written to the client yet (the head waits in self.out until the end of
+        # the upstream read), so the bad response is replaced by the gateway's own answer.
+        self.out.clear()
+        self.response_started = False
+        self.response_chunked = False
         can_retry = (
             retryable and self.request.method in IDEMPOTENT and not self.streamed
             and len(self.tried) <= route.pool.config.retries and self.body_mode in (_NO_BODY, _DONE)
@@ -452,6 +463,7 @@ class Flow:
         if out:
             self.conn.write(out[0] if len(out) == 1 else b"".join(out))
             out.clear()
+            self.response_sent = True
         if self.upstream is not None and self.response_started and self.body_mode != _STREAM:
             self.conn.set_deadline("upstream", self._read_timeout())
 
@@ -550,6 +562,7 @@ class Flow:
         self.conn.write(error_response(status, code, message, self.exchange.request_id or "-", headers,
                                        close=not self.keep_alive))
         self.response_started = True
+        self.response_sent = True
         self.finish(outcome)
 
     def finish(self, outcome: str) -> None:
