@@ -21,6 +21,37 @@ from apiward.waf.graphql import inspect_graphql
 from apiward.waf.request import HttpRequest
 
 POLLUTING_KEYS = frozenset({"__proto__", "constructor", "prototype"})
+QUERY_OPERATOR_KEYS = frozenset(
+    {
+        "$ne",
+        "$eq",
+        "$gt",
+        "$gte",
+        "$lt",
+        "$lte",
+        "$in",
+        "$nin",
+        "$regex",
+        "$where",
+        "$exists",
+        "$expr",
+        "$or",
+        "$and",
+        "$not",
+        "$nor",
+        "$elemmatch",
+        "$all",
+        "$size",
+        "$type",
+        "$mod",
+        "$text",
+        "$function",
+        "$accumulator",
+        "$jsonschema",
+        "$lookup",
+    }
+)
+"""MongoDB query operators; as JSON keys in a request body they turn a value into a condition."""
 _CHARSET = re.compile(r"charset\s*=\s*\"?([A-Za-z0-9_.:-]+)", re.IGNORECASE)
 _BOUNDARY = re.compile(r"boundary\s*=\s*(?:\"([^\"]{1,70})\"|([^\s;,]{1,70}))", re.IGNORECASE)
 _FORM_SHAPE = re.compile(rb"^[^=&\s{}<>\[\]\"]*=[^\s]*$", re.DOTALL)
@@ -93,7 +124,7 @@ def _dispatch(
     stripped = text.lstrip()
     head = stripped[:1]
     if "multipart/" in content_type:
-        extract_multipart(content_type, body, extraction)
+        extract_multipart(request.header("content-type") or "", body, extraction)
     elif head in ("{", "[") and _extract_json(stripped, extraction):
         if "graphql" in request.path.lower() or "graphql" in content_type:
             inspect_graphql(stripped, extraction, is_json=True)
@@ -135,6 +166,14 @@ def _walk_json(node: Any, path: str, depth: int, extraction: Extraction) -> None
 
 
 def _check_key(key: str, path: str, extraction: Extraction) -> None:
+    if key[:1] == "$" and key.lower() in QUERY_OPERATOR_KEYS:
+        extraction.anomaly(
+            "query_operator_key",
+            "nosqli",
+            f"body.{path}.{key}",
+            f"JSON key {key!r} is a database query operator",
+        )
+        return
     if (
         key in POLLUTING_KEYS
         or "__proto__" in key

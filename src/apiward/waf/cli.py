@@ -1,9 +1,120 @@
-"""Command-line entry points of apiward.waf (filled in by the waf work)."""
+"""``apiward waf explain``: print how the WAF decides on one request, field by field."""
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+from typing import Any
+
+import orjson
 import typer
+
+from apiward.policy.loader import PolicyError, load_policy
+from apiward.policy.stages.waf import WafConfig
+from apiward.waf.config import engine_from_config
+from apiward.waf.corpus import case_request, read_cases
+from apiward.waf.decode import decoded_variants
+from apiward.waf.engine import Decision
+from apiward.waf.request import HttpRequest, RequestParseError, parse_raw_request
+from apiward.waf.signatures import SignatureError
 
 
 def register(app: typer.Typer) -> None:
     """Add this face's sub-commands to the ``apiward`` command."""
+    waf_app = typer.Typer(help="Web application firewall tools.", no_args_is_help=True)
+    waf_app.command("explain")(explain)
+    app.add_typer(waf_app, name="waf")
+
+
+def explain(
+    request_file: Path = typer.Argument(
+        ..., help="Raw HTTP request, or a JSON corpus case (.json), or a JSON-lines corpus with --case."
+    ),
+    policy: Path | None = typer.Option(None, "--policy", help="Policy file whose waf settings apply."),
+    route: str | None = typer.Option(
+        None, "--route", help="Route whose waf settings apply (default: by path)."
+    ),
+    case: str | None = typer.Option(None, "--case", help="Id of the case to read from a .jsonl corpus file."),
+    paranoia: int | None = typer.Option(
+        None, "--paranoia", min=1, max=4, help="Override the paranoia level."
+    ),
+) -> None:
+    """Print the fields, decoding chains, signatures hit and score for one request."""
+    try:
+        request = _read_request(request_file, case)
+        config = _waf_config(policy, route, request.path)
+        if paranoia is not None:
+            config = config.model_copy(update={"paranoia": paranoia})
+        engine = engine_from_config(config)
+    except (OSError, RequestParseError, PolicyError, SignatureError, ValueError) as error:
+        typer.echo(f"error: {error}", err=True)
+        raise typer.Exit(2) from None
+    decision = engine.inspect(request)
+    _print(request, decision, config)
+    raise typer.Exit(1 if decision.blocked else 0)
+
+
+def _read_request(path: Path, case_id: str | None) -> HttpRequest:
+    if path.suffix == ".jsonl":
+        if case_id is None:
+            raise ValueError(f"{path} is a corpus file; pass --case ID to pick one case")
+        for item in read_cases(path):
+            if item.get("id") == case_id:
+                return case_request(item)
+        raise ValueError(f"case {case_id!r} not found in {path}")
+    data = path.read_bytes()
+    if path.suffix == ".json":
+        loaded: dict[str, Any] = orjson.loads(data)
+        return case_request(loaded)
+    return parse_raw_request(data)
+
+
+def _waf_config(policy_path: Path | None, route_name: str | None, path: str) -> WafConfig:
+    if policy_path is None:
+        return WafConfig()
+    policy = load_policy(policy_path)
+    routes = policy.routes
+    if route_name is not None:
+        chosen = [item for item in routes if item.name == route_name]
+        if not chosen:
+            known = ", ".join(item.name for item in routes)
+            raise ValueError(f"route {route_name!r} not found in {policy_path}; known: {known}")
+    else:
+        chosen = [item for item in routes if _route_matches(item.match.path, path)] or [routes[0]]
+    config = policy.stage_config(chosen[0], "waf")
+    if not isinstance(config, WafConfig):
+        raise ValueError(f"the waf stage is not enabled on route {chosen[0].name!r} of {policy_path}")
+    return config
+
+
+def _route_matches(template: str, path: str) -> bool:
+    if "{" not in template:
+        return path.startswith(template)
+    pattern = re.sub(r"\\\{[A-Za-z_][A-Za-z0-9_]*\\\}", "[^/]+", re.escape(template))
+    return re.fullmatch(pattern, path) is not None
+
+
+def _print(request: HttpRequest, decision: Decision, config: WafConfig) -> None:
+    echo = typer.echo
+    echo(f"{request.method} {request.path}{'?' + request.query if request.query else ''}")
+    echo(f"paranoia {config.paranoia}, threshold {config.threshold}, mode {config.mode}")
+    echo(f"\nfields ({len(decision.fields)}):")
+    for item in decision.fields:
+        echo(f"  {item.location} = {_short(item.value)}")
+        for text, chain in decoded_variants(item.value)[1:]:
+            echo(f"    {' > '.join(chain)}: {_short(text)}")
+    echo(f"\nmatches ({len(decision.matches)}):")
+    for match in decision.matches:
+        steps = " > ".join(match.chain) if match.chain else "raw value"
+        echo(f"  {match.rule_id} [{match.attack_class}, {match.category}] +{match.score} in {match.location}")
+        echo(f"    {match.description}")
+        echo(f"    decoding: {steps}; matched: {_short(match.excerpt)}")
+    for anomaly in decision.limit_anomalies:
+        echo(f"  limit {anomaly.code} in {anomaly.location}: {anomaly.message} (policy: {config.on_limit})")
+    verdict = "BLOCKED" if decision.blocked else "passed"
+    echo(f"\nscore {decision.score} / threshold {decision.threshold}: {verdict}")
+
+
+def _short(text: str, limit: int = 160) -> str:
+    shown = repr(text)
+    return shown if len(shown) <= limit else shown[: limit - 3] + "..."

@@ -62,20 +62,44 @@ def _find_bad_pattern(signatures: list[Signature]) -> str:
     return "no single pattern fails on its own"
 
 
+_loaded: dict[Path, bytes] = {}
+"""Serialised databases already read or compiled by this process, so routes share the work."""
+
+
 def load_database(signatures: list[Signature], directory: Path | None = None) -> hyperscan.Database:
-    """Load the compiled database for ``signatures`` from the cache, or compile and store it."""
+    """Load the compiled database for ``signatures`` from the cache, or compile and store it.
+
+    Each call returns its own database object, because a hyperscan scratch space is bound to
+    one database and routes run on one thread but must not share mutable scan state.
+    """
     directory = directory if directory is not None else cache_dir()
     version = getattr(hyperscan, "__version__", "unknown")
     path = directory / f"waf-{fingerprint(signatures)}-{version}.hsdb"
-    try:
-        return hyperscan.loadb(path.read_bytes(), mode=hyperscan.HS_MODE_BLOCK)
-    except FileNotFoundError:
-        pass
-    except (OSError, hyperscan.error) as error:
-        log.warning("ignoring unreadable WAF database cache %s: %s", path, error)
+    data = _loaded.get(path)
+    if data is None:
+        data = _read_cache(path)
+    if data is not None:
+        try:
+            database = hyperscan.loadb(data, mode=hyperscan.HS_MODE_BLOCK)
+            _loaded[path] = data
+            return database
+        except hyperscan.error as error:
+            log.warning("ignoring unusable WAF database cache %s: %s", path, error)
     database = compile_database(signatures)
-    _store(path, hyperscan.dumpb(database))
+    data = hyperscan.dumpb(database)
+    _loaded[path] = data
+    _store(path, data)
     return database
+
+
+def _read_cache(path: Path) -> bytes | None:
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        return None
+    except OSError as error:
+        log.warning("ignoring unreadable WAF database cache %s: %s", path, error)
+        return None
 
 
 def _store(path: Path, data: bytes) -> None:

@@ -22,7 +22,7 @@ from apiward.waf.database import load_database
 from apiward.waf.decode import Variant, decoded_variants
 from apiward.waf.fields import Anomaly, Extraction, Field, Limits, extract_head
 from apiward.waf.request import HttpRequest
-from apiward.waf.signatures import Signature, load_signatures
+from apiward.waf.signatures import Signature, builtin_signatures
 
 LIBINJECTION_SQLI = 1
 LIBINJECTION_XSS = 2
@@ -123,7 +123,7 @@ class Engine:
         signatures: Sequence[Signature] | None = None,
     ) -> None:
         self.settings = settings
-        every = list(signatures) if signatures is not None else load_signatures()
+        every = list(signatures) if signatures is not None else builtin_signatures()
         active = [signature for signature in [*every, *custom] if signature.paranoia <= settings.paranoia]
         self.signatures = {signature.id: signature for signature in active}
         self.database = load_database(active)
@@ -137,6 +137,18 @@ class Engine:
         if body and request.body:
             extract_body(request, request.body, extraction)
         return self.decide(extraction)
+
+    def merge(self, first: Decision, second: Decision) -> Decision:
+        """Combine the decisions on a request's head and on its body into one."""
+        matches = first.matches + second.matches
+        return Decision(
+            score=_score(matches),
+            threshold=self.settings.threshold,
+            matches=matches,
+            limit_anomalies=first.limit_anomalies + second.limit_anomalies,
+            deny_on_limit=self.settings.on_limit == "deny",
+            fields=first.fields + second.fields,
+        )
 
     def inspect_body(self, request: HttpRequest) -> Decision:
         """Inspect only the body of ``request`` (the head was inspected before it arrived)."""

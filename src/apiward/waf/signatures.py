@@ -19,6 +19,7 @@ field values; ``match`` and ``no_match`` are the strings each signature's tests 
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -76,6 +77,12 @@ def load_signatures(directory: Path = SIGNATURE_DIR) -> list[Signature]:
     if not signatures:
         raise SignatureError(f"no signature files found in {directory}")
     return signatures
+
+
+@functools.cache
+def builtin_signatures() -> tuple[Signature, ...]:
+    """The signatures shipped with apiward, loaded once per process."""
+    return tuple(load_signatures())
 
 
 def load_file(path: Path) -> list[Signature]:

@@ -1,0 +1,112 @@
+"""The ``waf`` stage: runs the WAF engine on the request head, then on the buffered body.
+
+The head is inspected as soon as it arrives, so an attack in the path, query or headers is
+denied before the body is read. The body's matches are scored together with the head's.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from apiward.gateway.pipeline import Exchange, Stage, StageContext, Verdict
+from apiward.policy.stages.waf import WafConfig
+from apiward.waf.config import engine_from_config
+from apiward.waf.engine import Decision, Engine
+from apiward.waf.request import HttpRequest
+
+log = logging.getLogger("apiward.gateway.stages.waf")
+
+_DECISION_KEY = "waf"
+_MESSAGE = "The request was blocked by the web application firewall."
+
+
+class WafStage(Stage):
+    """Inspect every request field with the engine and deny or log what scores too high."""
+
+    name = "waf"
+
+    def __init__(self, config: WafConfig, engine: Engine) -> None:
+        self.engine = engine
+        self.blocking = config.mode == "block"
+        self.request_body_limit = config.request_body_limit
+        self.body_over_limit = config.on_limit
+
+    def wants_request_body(self, exchange: Exchange) -> bool:
+        headers = exchange.headers
+        length = headers.get("content-length")
+        return (length is not None and length.strip() != "0") or "transfer-encoding" in headers
+
+    def request_head(self, exchange: Exchange) -> Verdict | None:
+        decision = self.engine.inspect(_request_view(exchange, b""), body=False)
+        exchange.stage_data[_DECISION_KEY] = decision
+        return self._verdict(exchange, decision, final=not self.wants_request_body(exchange))
+
+    def request_body(self, exchange: Exchange, body: bytes) -> Verdict | None:
+        head: Decision | None = exchange.stage_data.get(_DECISION_KEY)
+        decision = self.engine.inspect_body(_request_view(exchange, body))
+        if head is not None:
+            decision = self.engine.merge(head, decision)
+        exchange.stage_data[_DECISION_KEY] = decision
+        return self._verdict(exchange, decision, final=True)
+
+    def _verdict(self, exchange: Exchange, decision: Decision, *, final: bool) -> Verdict | None:
+        """Deny a blocked request in block mode; log a detection once, when the request is complete."""
+        if not decision.matches and not decision.limit_anomalies:
+            return None
+        verdict = build_verdict(decision)
+        if decision.blocked and self.blocking:
+            return verdict
+        if final or decision.blocked:
+            exchange.event(verdict, self.name, "logged")
+        return None
+
+
+def build_verdict(decision: Decision) -> Verdict:
+    """Describe a decision as a Verdict; only the generic message reaches the client."""
+    top = decision.top
+    limit = decision.limit_anomalies[0] if decision.limit_anomalies else None
+    rule_ids = tuple(dict.fromkeys(match.rule_id for match in decision.matches))
+    details: dict[str, Any] = {
+        "matches": [
+            {
+                "rule": match.rule_id,
+                "class": match.attack_class,
+                "field": match.location,
+                "score": match.score,
+                "decoding": list(match.chain),
+            }
+            for match in decision.matches[:20]
+        ],
+    }
+    if limit is not None:
+        details["limit"] = {"code": limit.code, "field": limit.location, "message": limit.message}
+    return Verdict(
+        403,
+        "waf_limit"
+        if limit is not None and (top is None or decision.score < decision.threshold)
+        else "waf_blocked",
+        _MESSAGE,
+        category=top.category if top is not None else "API4:2023",
+        attack_class=top.attack_class if top is not None else "limit",
+        rule_ids=rule_ids,
+        field=top.location if top is not None else (limit.location if limit else None),
+        score=decision.score,
+        details=details,
+    )
+
+
+def _request_view(exchange: Exchange, body: bytes) -> HttpRequest:
+    raw_path = exchange.raw_target.split(b"?", 1)[0].decode("latin-1") if exchange.raw_target else ""
+    return HttpRequest(
+        method=exchange.method,
+        path=raw_path or exchange.path,
+        query=exchange.query,
+        headers=exchange.headers.items,
+        body=body,
+    )
+
+
+def build(config: WafConfig, context: StageContext) -> WafStage:
+    """Build the stage for one route; the compiled signature database is shared by routes."""
+    return WafStage(config, engine_from_config(config))

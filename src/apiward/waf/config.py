@@ -1,0 +1,52 @@
+"""Build an engine from a route's ``waf:`` policy block."""
+
+from __future__ import annotations
+
+from apiward.policy.stages.waf import WafConfig
+from apiward.waf.engine import Engine, Exclusion, Settings
+from apiward.waf.fields import Limits
+from apiward.waf.signatures import Signature
+
+
+def settings_from_config(config: WafConfig) -> Settings:
+    """Translate the policy block into engine settings."""
+    limits = Limits(
+        max_body_bytes=config.request_body_limit,
+        max_fields=config.max_fields,
+        max_depth=config.max_depth,
+        max_graphql_depth=config.max_graphql_depth,
+        max_graphql_aliases=config.max_graphql_aliases,
+        max_graphql_batch=config.max_graphql_batch,
+    )
+    exclusions = tuple(
+        Exclusion(frozenset(item.rules), frozenset(item.classes), tuple(item.fields))
+        for item in config.exclusions
+    )
+    return Settings(
+        paranoia=config.paranoia,
+        threshold=config.threshold,
+        limits=limits,
+        on_limit=config.on_limit,
+        exclusions=exclusions,
+    )
+
+
+def custom_signatures(config: WafConfig) -> list[Signature]:
+    """The policy's custom rules as signatures compiled beside the built-in ones."""
+    return [
+        Signature(
+            id=rule.id,
+            attack_class=rule.attack_class,
+            category=rule.category,
+            paranoia=rule.paranoia,
+            score=rule.score,
+            description=rule.description or f"custom rule {rule.id}",
+            pattern=rule.pattern,
+        )
+        for rule in config.rules
+    ]
+
+
+def engine_from_config(config: WafConfig) -> Engine:
+    """Build the engine for one route; the compiled database is shared and cached."""
+    return Engine(settings_from_config(config), custom=custom_signatures(config))

@@ -1,0 +1,65 @@
+"""``apiward waf explain`` on raw requests, corpus cases and policies."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import orjson
+from typer.testing import CliRunner
+
+from apiward.cli import _register, app
+
+_register()
+RUNNER = CliRunner()
+
+
+def test_explain_raw_request_blocked(tmp_path: Path) -> None:
+    request = tmp_path / "request.http"
+    request.write_bytes(b"GET /search?q=%253Cscript%253Ealert(1) HTTP/1.1\r\nHost: localhost\r\n\r\n")
+    result = RUNNER.invoke(app, ["waf", "explain", str(request)])
+    assert result.exit_code == 1
+    assert "query.q" in result.output
+    assert "url > url" in result.output
+    assert "BLOCKED" in result.output
+
+
+def test_explain_corpus_case_passes(tmp_path: Path) -> None:
+    case = {
+        "id": "c1",
+        "expect": "pass",
+        "request": {
+            "method": "POST",
+            "uri": "/v1/customers",
+            "headers": [["Content-Type", "application/json"]],
+            "body": '{"name": "Siobhan O\'Brien"}',
+            "raw_b64": None,
+        },
+    }
+    path = tmp_path / "cases.jsonl"
+    path.write_bytes(orjson.dumps(case) + b"\n")
+    result = RUNNER.invoke(app, ["waf", "explain", str(path), "--case", "c1"])
+    assert result.exit_code == 0, result.output
+    assert "body.$.name" in result.output
+    assert "passed" in result.output
+
+
+def test_explain_policy_exclusion(tmp_path: Path) -> None:
+    policy = tmp_path / "gateway.yaml"
+    policy.write_text(
+        "listen: [{address: 127.0.0.1:18080}]\nupstreams: {app: {targets: [127.0.0.1:18081]}}\n"
+        "routes:\n  - name: docs\n    match: {path: /docs/}\n    upstream: app\n"
+        "    waf: {exclusions: [{classes: [xss], fields: [query.html]}]}\n"
+    )
+    request = tmp_path / "request.http"
+    request.write_bytes(b"GET /docs/page?html=%3Cscript%3E HTTP/1.1\r\nHost: localhost\r\n\r\n")
+    result = RUNNER.invoke(app, ["waf", "explain", str(request), "--policy", str(policy)])
+    assert result.exit_code == 0, result.output
+    assert "score 0" in result.output
+
+
+def test_explain_missing_case_is_an_error(tmp_path: Path) -> None:
+    path = tmp_path / "cases.jsonl"
+    path.write_text("")
+    result = RUNNER.invoke(app, ["waf", "explain", str(path), "--case", "nope"])
+    assert result.exit_code == 2
+    assert "case 'nope' not found" in result.output
