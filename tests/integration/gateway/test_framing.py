@@ -10,48 +10,49 @@ from tests.support.client import parse_responses, send_raw
 from tests.support.echo import EchoUpstream
 from tests.support.gateway import GatewayThread, policy_yaml, write_policy
 
-GOOD_HEAD = b"GET / HTTP/1.1\r\nHost: x\r\n"
+POST = b"POST / HTTP/1.1\r\nHost: x\r\n"
+CHUNKED = POST + b"Transfer-Encoding: chunked\r\n\r\n"
 
 REJECTED: list[tuple[str, bytes, int]] = [
     ("content_length_with_transfer_encoding",
-     b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", 400),
-    ("two_content_lengths", b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\nContent-Length: 1\r\n\r\nab", 400),
-    ("content_length_list", b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 1, 1\r\n\r\na", 400),
-    ("content_length_letters", b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: abc\r\n\r\n", 400),
-    ("content_length_plus", b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: +1\r\n\r\na", 400),
-    ("content_length_minus", b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: -1\r\n\r\n", 400),
-    ("content_length_hex", b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 0x1\r\n\r\na", 400),
-    ("content_length_huge", b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 99999999999999999999\r\n\r\n", 400),
-    ("transfer_encoding_upper", b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: Chunked\r\n\r\n0\r\n\r\n", 400),
-    ("transfer_encoding_tab", b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding:\tchunked\r\n\r\n0\r\n\r\n", 400),
+     POST + b"Content-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", 400),
+    ("two_content_lengths", POST + b"Content-Length: 1\r\nContent-Length: 1\r\n\r\nab", 400),
+    ("content_length_list", POST + b"Content-Length: 1, 1\r\n\r\na", 400),
+    ("content_length_letters", POST + b"Content-Length: abc\r\n\r\n", 400),
+    ("content_length_plus", POST + b"Content-Length: +1\r\n\r\na", 400),
+    ("content_length_minus", POST + b"Content-Length: -1\r\n\r\n", 400),
+    ("content_length_hex", POST + b"Content-Length: 0x1\r\n\r\na", 400),
+    ("content_length_huge", POST + b"Content-Length: 99999999999999999999\r\n\r\n", 400),
+    ("transfer_encoding_upper", POST + b"Transfer-Encoding: Chunked\r\n\r\n0\r\n\r\n", 400),
+    ("transfer_encoding_tab", POST + b"Transfer-Encoding:\tchunked\r\n\r\n0\r\n\r\n", 400),
     ("transfer_encoding_padded",
-     b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked \r\n\r\n0\r\n\r\n", 400),
+     POST + b"Transfer-Encoding: chunked \r\n\r\n0\r\n\r\n", 400),
     ("transfer_encoding_list",
-     b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n", 400),
+     POST + b"Transfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n", 400),
     ("transfer_encoding_twice",
-     b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+     POST + b"Transfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
      400),
-    ("transfer_encoding_identity", b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: identity\r\n\r\n", 400),
+    ("transfer_encoding_identity", POST + b"Transfer-Encoding: identity\r\n\r\n", 400),
     ("transfer_encoding_http10", b"POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", 400),
     ("obs_fold", b"GET / HTTP/1.1\r\nHost: x\r\nX-A: 1\r\n  continued\r\n\r\n", 400),
     ("obs_fold_tab", b"GET / HTTP/1.1\r\nHost: x\r\nX-A: 1\r\n\tcontinued\r\n\r\n", 400),
     ("space_before_colon", b"GET / HTTP/1.1\r\nHost: x\r\nX-A : 1\r\n\r\n", 400),
     ("space_before_colon_te",
-     b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding : chunked\r\n\r\n0\r\n\r\n", 400),
+     POST + b"Transfer-Encoding : chunked\r\n\r\n0\r\n\r\n", 400),
     ("bare_lf_everywhere", b"GET / HTTP/1.1\nHost: x\n\n", 400),
     ("bare_lf_request_line", b"GET / HTTP/1.1\nHost: x\r\n\r\n", 400),
     ("bare_lf_header", b"GET / HTTP/1.1\r\nHost: x\nX-A: 1\r\n\r\n", 400),
     ("bare_cr_header", b"GET / HTTP/1.1\r\nHost: x\rX-A: 1\r\n\r\n", 400),
-    ("chunk_size_hex_prefix", b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n0x5\r\nhello\r\n0\r\n\r\n",
+    ("chunk_size_hex_prefix", CHUNKED + b"0x5\r\nhello\r\n0\r\n\r\n",
      400),
-    ("chunk_size_plus", b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n+5\r\nhello\r\n0\r\n\r\n", 400),
-    ("chunk_size_minus", b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n-5\r\nhello\r\n0\r\n\r\n", 400),
-    ("chunk_size_space", b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5 \r\nhello\r\n0\r\n\r\n", 400),
+    ("chunk_size_plus", CHUNKED + b"+5\r\nhello\r\n0\r\n\r\n", 400),
+    ("chunk_size_minus", CHUNKED + b"-5\r\nhello\r\n0\r\n\r\n", 400),
+    ("chunk_size_space", CHUNKED + b"5 \r\nhello\r\n0\r\n\r\n", 400),
     ("chunk_size_overflow",
-     b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n10000000000000005\r\nhello\r\n0\r\n\r\n", 400),
+     CHUNKED + b"10000000000000005\r\nhello\r\n0\r\n\r\n", 400),
     ("chunk_data_without_crlf",
-     b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhelloX0\r\n\r\n", 400),
-    ("chunk_bare_lf", b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5\nhello\r\n0\r\n\r\n", 400),
+     CHUNKED + b"5\r\nhelloX0\r\n\r\n", 400),
+    ("chunk_bare_lf", CHUNKED + b"5\nhello\r\n0\r\n\r\n", 400),
     ("target_control_character", b"GET /a\x01b HTTP/1.1\r\nHost: x\r\n\r\n", 400),
     ("target_delete_character", b"GET /a\x7fb HTTP/1.1\r\nHost: x\r\n\r\n", 400),
     ("target_with_space", b"GET /a b HTTP/1.1\r\nHost: x\r\n\r\n", 400),
@@ -119,8 +120,9 @@ def test_framing_edge_accepted(
     served: tuple[EchoUpstream, GatewayThread], name: str, raw: bytes, path: str
 ) -> None:
     _, gateway = served
-    response = parse_responses(send_raw(gateway.port, raw.replace(b"\r\n\r\n", b"\r\nConnection: close\r\n\r\n", 1)
-                                        if b"HTTP/1.1" in raw else raw, timeout=3))[0]
+    if b"HTTP/1.1" in raw:
+        raw = raw.replace(b"\r\n\r\n", b"\r\nConnection: close\r\n\r\n", 1)
+    response = parse_responses(send_raw(gateway.port, raw, timeout=3))[0]
     assert response.status == 200
     assert response.json()["path"] == path
     assert response.json()["version"] == "HTTP/1.1"
@@ -132,7 +134,7 @@ def test_framing_table_sizes() -> None:
 
 
 def test_upstream_gets_canonical_head(served: tuple[EchoUpstream, GatewayThread]) -> None:
-    upstream, gateway = served
+    _, gateway = served
     raw = b"GET /canon HTTP/1.1\r\nhOsT: x\r\nX-Mixed-Case:   padded value  \r\nConnection: close\r\n\r\n"
     response = parse_responses(send_raw(gateway.port, raw))[0]
     headers = response.json()["headers"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -38,7 +39,8 @@ MALFORMED = [
     ("bare_lf", b"HTTP/1.1 200 OK\nContent-Length: 6\n\nSECRET"),
     ("obs_fold", b"HTTP/1.1 200 OK\r\nX-A: 1\r\n folded\r\nContent-Length: 6\r\n\r\nSECRET"),
     ("space_before_colon", b"HTTP/1.1 200 OK\r\nContent-Length : 6\r\n\r\nSECRET"),
-    ("length_and_chunked", b"HTTP/1.1 200 OK\r\nContent-Length: 6\r\nTransfer-Encoding: chunked\r\n\r\n6\r\nSECRET\r\n0\r\n\r\n"),
+    ("length_and_chunked",
+     b"HTTP/1.1 200 OK\r\nContent-Length: 6\r\nTransfer-Encoding: chunked\r\n\r\n6\r\nSECRET\r\n0\r\n\r\n"),
     ("two_lengths", b"HTTP/1.1 200 OK\r\nContent-Length: 6\r\nContent-Length: 7\r\n\r\nSECRET"),
     ("length_letters", b"HTTP/1.1 200 OK\r\nContent-Length: six\r\n\r\nSECRET"),
     ("chunked_upper", b"HTTP/1.1 200 OK\r\nTransfer-Encoding: Chunked\r\n\r\n6\r\nSECRET\r\n0\r\n\r\n"),
@@ -95,9 +97,8 @@ def test_least_connections_prefers_idle_target(start_gateway: StartGateway) -> N
         text = policy_yaml([first.address, second.address], upstream_extra="    balance: least_connections\n")
         gateway = start_gateway(text)
         with httpx.Client() as slow, httpx.Client() as fast:
-            import threading
-
-            worker = threading.Thread(target=lambda: slow.get(gateway.url + "/", headers={"x-echo-delay": "1"}))
+            delayed = {"x-echo-delay": "1"}
+            worker = threading.Thread(target=lambda: slow.get(gateway.url + "/", headers=delayed))
             worker.start()
             time.sleep(0.2)
             busy = first if first.requests else second
@@ -142,7 +143,8 @@ def test_failing_target_ejected(start_gateway: StartGateway) -> None:
 def test_active_health_marks_target_down(start_gateway: StartGateway) -> None:
     with EchoUpstream() as healthy, EchoUpstream() as sick:
         sick.raw_response = b"HTTP/1.1 500 Oops\r\ncontent-length: 0\r\n\r\n"
-        extra = ("    health:\n      active: {path: /health, interval: 100ms, timeout: 1s, unhealthy_after: 1}\n")
+        extra = ("    health:\n      active:\n"
+                 "        {path: /health, interval: 100ms, timeout: 1s, unhealthy_after: 1}\n")
         gateway = start_gateway(policy_yaml([healthy.address, sick.address], upstream_extra=extra))
         deadline = time.monotonic() + 5
         while time.monotonic() < deadline and sick.requests == 0:
