@@ -15,6 +15,7 @@ Forwarding headers are believed only from peers inside ``trusted_proxies``:
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import os
 import re
@@ -118,29 +119,43 @@ class Forwarding:
         self, headers: Headers, *, peer_ip: str, client_ip: str, scheme: str, host: str, request_id: str
     ) -> None:
         """Set the forwarding headers for the upstream request, in place."""
-        trusted = bool(self._networks) and self.is_trusted(peer_ip)
-        if trusted:
-            self._rewrite_trusted(headers, peer_ip, scheme, host)
+        if self._networks and self.is_trusted(peer_ip):
+            items = self._trusted_items(headers, peer_ip, scheme, host)
         else:
             items = [(name, value) for name, value in headers.items if name not in _REMOVED_FROM_UNTRUSTED]
             items.append(("x-forwarded-for", client_ip))
             items.append(("x-forwarded-proto", scheme))
             items.append(("x-forwarded-host", host))
             items.append(("forwarded", forwarded_element(client_ip, scheme, host)))
-            headers.items = items
-        headers.set("x-real-ip", client_ip)
-        headers.set("x-request-id", request_id)
+        items.append(("x-real-ip", client_ip))
+        items.append(("x-request-id", request_id))
+        headers.items = items
 
-    def _rewrite_trusted(self, headers: Headers, peer_ip: str, scheme: str, host: str) -> None:
-        chain = ", ".join(value.strip() for value in headers.get_all("x-forwarded-for") if value.strip())
-        forwarded = ", ".join(value.strip() for value in headers.get_all("forwarded") if value.strip())
-        proto = headers.get("x-forwarded-proto")
-        forwarded_host = headers.get("x-forwarded-host")
-        element = forwarded_element(peer_ip, scheme, host)
-        headers.set("x-forwarded-for", f"{chain}, {peer_ip}" if chain else peer_ip)
-        headers.set("forwarded", f"{forwarded}, {element}" if forwarded else element)
-        headers.set("x-forwarded-proto", proto if proto in ("http", "https") else scheme)
-        headers.set("x-forwarded-host", forwarded_host if forwarded_host else host)
+    @staticmethod
+    def _trusted_items(headers: Headers, peer_ip: str, scheme: str, host: str) -> list[tuple[str, str]]:
+        """Return the fields without those in ``_REPLACED``, plus the extended forwarding chains."""
+        chain: list[str] = []
+        forwarded: list[str] = []
+        proto = forwarded_host = None
+        items: list[tuple[str, str]] = []
+        for name, value in headers.items:
+            if name not in _REPLACED:
+                items.append((name, value))
+            elif name == "x-forwarded-for" and value.strip():
+                chain.append(value.strip())
+            elif name == "forwarded" and value.strip():
+                forwarded.append(value.strip())
+            elif name == "x-forwarded-proto" and proto is None:
+                proto = value
+            elif name == "x-forwarded-host" and forwarded_host is None:
+                forwarded_host = value
+        chain.append(peer_ip)
+        forwarded.append(forwarded_element(peer_ip, scheme, host))
+        items.append(("x-forwarded-for", ", ".join(chain)))
+        items.append(("forwarded", ", ".join(forwarded)))
+        items.append(("x-forwarded-proto", proto if proto in ("http", "https") else scheme))
+        items.append(("x-forwarded-host", forwarded_host or host))
+        return items
 
 
 def _forwarded_for_chain(headers: Headers) -> list[str]:
@@ -181,6 +196,7 @@ def forwarded_element(for_address: str, scheme: str, host: str) -> str:
     return f"for={node};host={_quote_value(host)};proto={_quote_value(scheme)}"
 
 
+@functools.lru_cache(maxsize=1024)
 def _quote_value(value: str) -> str:
     if _TOKEN.fullmatch(value):
         return value

@@ -220,6 +220,8 @@ class _Entry(Generic[T]):
     """Plain prefix without a trailing slash ("" for the root); None when ``pattern`` is set."""
     pattern: re.Pattern[str] | None
     payload: T
+    first_segment: str | None
+    """Lower-case literal first segment of the path; None for the root and a parameter there."""
 
 
 class RouteTable(Generic[T]):
@@ -233,6 +235,21 @@ class RouteTable(Generic[T]):
 
     def __init__(self, entries: Sequence[tuple[Match, bool, T]]) -> None:
         self._entries = tuple(_compile_entry(match, allow, payload) for match, allow, payload in entries)
+        # Candidate entries by the first path segment (lower-case), in table order, so a request
+        # tests only the routes that can match it. Entries whose first segment is a template
+        # parameter, and the root prefix, are candidates for every path.
+        buckets: dict[str, list[int]] = {}
+        anywhere: list[int] = []
+        for index, entry in enumerate(self._entries):
+            if entry.first_segment is None:
+                anywhere.append(index)
+            else:
+                buckets.setdefault(entry.first_segment, []).append(index)
+        self._anywhere = tuple(self._entries[index] for index in anywhere)
+        self._by_first_segment = {
+            segment: tuple(self._entries[index] for index in sorted({*indexes, *anywhere}))
+            for segment, indexes in buckets.items()
+        }
 
     def match(self, method: str, path: str) -> tuple[T, dict[str, str]] | None:
         """Find the route for a normalised path and return its payload and path parameters.
@@ -241,19 +258,31 @@ class RouteTable(Generic[T]):
         matching route does not allow encoded slashes. That route is found with ``%2F`` read
         as ``/``, so an encoded slash cannot move a request to a more permissive route.
         """
-        has_encoded_slash = "%2F" in path or "%2f" in path
+        if "%2F" in path or "%2f" in path:
+            return self._match_with_encoded_slash(method, path)
+        cased = route_key(path, split_encoded_slashes=False)
+        lowered = cased.lower()
+        first_segment = lowered[1:].partition("/")[0]
+        for entry in self._by_first_segment.get(first_segment, self._anywhere):
+            if entry.methods is not None and method not in entry.methods:
+                continue
+            params = _match_entry(entry, cased if entry.case_sensitive else lowered, cased)
+            if params is not None:
+                return entry.payload, params
+        return None
+
+    def _match_with_encoded_slash(self, method: str, path: str) -> tuple[T, dict[str, str]] | None:
         keys: dict[bool, tuple[str, str]] = {}
         for entry in self._entries:
             if entry.methods is not None and method not in entry.methods:
                 continue
-            split = has_encoded_slash and not entry.allow_encoded_slashes
+            split = not entry.allow_encoded_slashes
             pair = keys.get(split)
             if pair is None:
                 cased = route_key(path, split_encoded_slashes=split)
                 pair = keys[split] = (cased, cased.lower())
             cased, lowered = pair
-            key = cased if entry.case_sensitive else lowered
-            params = _match_entry(entry, key, cased)
+            params = _match_entry(entry, cased if entry.case_sensitive else lowered, cased)
             if params is None:
                 continue
             if split:
@@ -291,13 +320,22 @@ def _compile_entry(match: Match, allow_encoded_slashes: bool, payload: T) -> _En
     if len(key) > 1:
         key = key.rstrip("/")
     methods = frozenset(match.methods) if match.methods is not None else None
+    first_segment: str | None = key[1:].partition("/")[0]
+    if not first_segment or _TEMPLATE_PARAMETER.search(first_segment):
+        first_segment = None
+    else:
+        first_segment = first_segment.lower()
     if not _TEMPLATE_PARAMETER.search(key):
         prefix = "" if key == "/" else key
         if not match.case_sensitive:
             prefix = prefix.lower()
-        return _Entry(methods, match.case_sensitive, allow_encoded_slashes, prefix, None, payload)
+        return _Entry(
+            methods, match.case_sensitive, allow_encoded_slashes, prefix, None, payload, first_segment
+        )
     pattern = _template_pattern(key, case_sensitive=match.case_sensitive)
-    return _Entry(methods, match.case_sensitive, allow_encoded_slashes, None, pattern, payload)
+    return _Entry(
+        methods, match.case_sensitive, allow_encoded_slashes, None, pattern, payload, first_segment
+    )
 
 
 def _template_pattern(key: str, *, case_sensitive: bool) -> re.Pattern[str]:

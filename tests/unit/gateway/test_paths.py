@@ -323,3 +323,38 @@ def test_normalised_paths_route_like_their_canonical_form() -> None:
     for raw in ["//admin", "/api/..;/admin", "/x/%2e%2e/admin", "/%61dmin", "/ADMIN/", "/admin;x"]:
         path, _ = normalize_path(raw)
         assert table.match("GET", path) == ("admin", {}), raw
+
+
+_ROUTE_PATHS = [
+    "/", "/api", "/API/v1", "/api/{id}", "/{tenant}/admin", "/users/{id}/orders", "/admin", "/v{n}",
+]
+_REQUEST_SEGMENTS = ["api", "API", "v1", "admin", "users", "7", "orders", "vX", "x;p=1", ""]
+
+
+def _scan_reference(entries: list[tuple[Match, bool, int]], method: str, path: str) -> int | None:
+    """Match by testing every route on its own, as a check of the first-segment index."""
+    for match, allow, payload in entries:
+        if RouteTable([(match, allow, payload)]).match(method, path) is not None:
+            return payload
+    return None
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(
+        st.tuples(st.sampled_from(_ROUTE_PATHS), st.booleans(), st.sampled_from([None, ["GET"], ["POST"]])),
+        min_size=1, max_size=6,
+    ),
+    st.lists(st.sampled_from(_REQUEST_SEGMENTS), max_size=4),
+    st.sampled_from(["GET", "POST"]),
+)
+def test_route_index_matches_full_scan(
+    routes: list[tuple[str, bool, list[str] | None]], segments: list[str], method: str
+) -> None:
+    entries = [
+        (Match(path=path, case_sensitive=case_sensitive, methods=methods), False, index)
+        for index, (path, case_sensitive, methods) in enumerate(routes)
+    ]
+    path, _ = normalize_path("/" + "/".join(segments))
+    found = RouteTable(entries).match(method, path)
+    assert (found[0] if found is not None else None) == _scan_reference(entries, method, path)
