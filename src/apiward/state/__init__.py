@@ -7,11 +7,12 @@ and gateway node.
 
 from __future__ import annotations
 
-from apiward.state.base import Ban, RateDecision, StateError, StateStore
+from apiward.state.base import IPV6_BAN_PREFIX, Ban, RateDecision, StateError, StateStore
 from apiward.state.memory import MemoryState
 
 __all__ = [
-    "Ban", "MemoryState", "RateDecision", "StateError", "StateStore", "check_workers", "open_state",
+    "IPV6_BAN_PREFIX", "Ban", "MemoryState", "RateDecision", "StateError", "StateStore",
+    "check_workers", "open_state",
 ]
 
 _REDIS_SCHEMES = ("redis://", "rediss://", "unix://")

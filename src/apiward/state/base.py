@@ -11,6 +11,9 @@ from __future__ import annotations
 import abc
 from dataclasses import dataclass
 
+IPV6_BAN_PREFIX = 64
+"""IPv6 clients are banned by /64, so rotating addresses inside one network does not escape."""
+
 
 class StateError(Exception):
     """The state back end failed (connection lost, timeout, script error)."""

@@ -13,6 +13,14 @@ from apiward.policy.loader import parse_policy
 from apiward.policy.model import STAGE_NAMES
 from apiward.state import StateStore
 
+REDIS_URL = "redis://127.0.0.1:6379/0"
+
+
+def redis_url() -> str:
+    """Return a Redis state URL whose keys no other test shares."""
+    return f"{REDIS_URL}?key_prefix=apiward-test-{uuid.uuid4().hex}:"
+
+
 POLICY_HEAD = """
 listen: [{address: "127.0.0.1:8080"}]
 upstreams: {app: {targets: ["127.0.0.1:9"]}}

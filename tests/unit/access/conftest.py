@@ -2,21 +2,13 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import pytest
-from access_gate import Gate
+from access_gate import Gate, redis_url
 
 from apiward.state import MemoryState, StateStore, open_state
-
-REDIS_URL = "redis://127.0.0.1:6379/0"
-
-
-def redis_url() -> str:
-    """Return a Redis state URL whose keys no other test shares."""
-    return f"{REDIS_URL}?key_prefix=apiward-test-{uuid.uuid4().hex}:"
 
 
 @pytest.fixture(params=["memory", "redis"])

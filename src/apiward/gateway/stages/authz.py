@@ -23,7 +23,7 @@ from urllib.parse import parse_qsl
 from apiward.gateway.pipeline import Exchange, Identity, Stage, StageContext, Verdict
 from apiward.gateway.stages.access_support import client_key, short_value, spawn, state_for
 from apiward.policy.stages.authz import AuthzConfig, AuthzRule, EnumerationConfig, ObjectBinding
-from apiward.state import MemoryState, StateStore
+from apiward.state import IPV6_BAN_PREFIX, MemoryState, StateStore
 
 log = logging.getLogger("apiward.security.authz")
 
@@ -129,7 +129,7 @@ class AuthzStage(Stage):
             self.route_name, who, count, config.window,
         )
         if config.ban is not None and self.store is not None:
-            client = client_key(exchange, 32, 64)
+            client = client_key(exchange, 32, IPV6_BAN_PREFIX)
             spawn(self.store.ban(client, config.ban, "object enumeration"), "authz.ban")
 
 
@@ -137,7 +137,7 @@ def _caller(exchange: Exchange) -> str:
     identity = exchange.identity
     if identity is not None:
         return "sub=" + short_value(identity.subject)
-    return "client=" + client_key(exchange, 32, 64)
+    return "client=" + client_key(exchange, 32, IPV6_BAN_PREFIX)
 
 
 def _forbidden(code: str, message: str, **details: Any) -> Verdict:

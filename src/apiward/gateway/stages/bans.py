@@ -17,13 +17,9 @@ from typing import Any, ClassVar
 from apiward.gateway.pipeline import Exchange, Stage, StageContext, Verdict
 from apiward.gateway.stages.access_support import client_key, spawn, state_for
 from apiward.policy.stages.bans import BansConfig
-from apiward.state import Ban, MemoryState, StateStore
+from apiward.state import IPV6_BAN_PREFIX, Ban, MemoryState, StateStore
 
 log = logging.getLogger("apiward.security.bans")
-
-IPV6_BAN_PREFIX = 64
-"""IPv6 clients are banned by /64, so rotating addresses inside one network does not escape."""
-
 
 class BansStage(Stage):
     """Common part of the memory and shared variants."""
