@@ -39,11 +39,13 @@ T = TypeVar("T")
 
 _UNRESERVED = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~")
 _RAW_ALLOWED = _UNRESERVED | frozenset("!$&'()*+,;=:@/")
-_HEX_DIGITS = frozenset("0123456789abcdefABCDEF")
 
 # Paths made only of safe characters, without escapes, empty segments or segments starting with
 # a dot, are already normalised; most API paths take this branch.
 _ALREADY_NORMAL = re.compile(r"(?:/[A-Za-z0-9_~!$&'()*+,;=:@-][A-Za-z0-9._~!$&'()*+,;=:@-]*)+/?|/")
+# A run of characters kept as they are (group 1), a valid escape (group 2), or any other single
+# character, which includes a '%' that does not start a valid escape.
+_PATH_TOKENS = re.compile(r"([A-Za-z0-9._~!$&'()*+,;=:@/-]+)|%([0-9A-Fa-f]{2})|.", re.DOTALL)
 _DOUBLE_ENCODED = re.compile(r"%25[0-9A-Fa-f]{2}")
 _ENCODED_SLASH = re.compile(r"%2F", re.IGNORECASE)
 _PARAMETER_START = re.compile(r";|%3B", re.IGNORECASE)
@@ -80,42 +82,38 @@ def _canonicalize_escapes(raw_path: str) -> str:
     """Decode unreserved escapes, upper-case the others and encode characters outside pchar."""
     output: list[str] = []
     pending = bytearray()  # a run of non-ASCII bytes, checked as UTF-8 when the run ends
-    index = 0
-    length = len(raw_path)
-    while index < length:
-        char = raw_path[index]
-        if char == "%":
-            byte = _escape_value(raw_path, index)
-            index += 3
+    for token in _PATH_TOKENS.finditer(raw_path):
+        text = token.group()
+        if token.lastindex == 1:  # a run of characters allowed as they are
+            _flush_utf8(pending, output)
+            output.append(text)
+            continue
+        if token.lastindex == 2:
+            byte = int(token.group(2), 16)
+        elif text == "%":
+            raise _invalid_escape(raw_path, token.start())
         else:
-            byte = ord(char)
-            index += 1
+            byte = ord(text)
             if byte > 0xFF:
                 raise PathError("invalid_character", "The request path contains a non-latin-1 character.")
             if byte < 0x80:
                 _check_ascii_byte(byte, encoded=False)
                 _flush_utf8(pending, output)
-                output.append(char if char in _RAW_ALLOWED else f"%{byte:02X}")
+                output.append(f"%{byte:02X}")
                 continue
         if byte >= 0x80:
             pending.append(byte)
             continue
         _flush_utf8(pending, output)
         _check_ascii_byte(byte, encoded=True)
-        if chr(byte) in _UNRESERVED:
-            output.append(chr(byte))
-        else:
-            output.append(f"%{byte:02X}")
+        output.append(chr(byte) if chr(byte) in _UNRESERVED else f"%{byte:02X}")
     _flush_utf8(pending, output)
     return "".join(output)
 
 
-def _escape_value(text: str, index: int) -> int:
-    digits = text[index + 1 : index + 3]
-    if len(digits) < 2 or digits[0] not in _HEX_DIGITS or digits[1] not in _HEX_DIGITS:
-        escape = text[index : index + 3]
-        raise PathError("invalid_escape", f"The request path contains an invalid percent-escape {escape!r}.")
-    return int(digits, 16)
+def _invalid_escape(text: str, index: int) -> PathError:
+    escape = text[index : index + 3]
+    return PathError("invalid_escape", f"The request path contains an invalid percent-escape {escape!r}.")
 
 
 def _check_ascii_byte(byte: int, *, encoded: bool) -> None:
