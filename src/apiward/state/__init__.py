@@ -7,12 +7,17 @@ and gateway node.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from apiward.state.base import IPV6_BAN_PREFIX, Ban, RateDecision, StateError, StateStore
 from apiward.state.memory import MemoryState
 
+if TYPE_CHECKING:
+    from apiward.policy.model import Policy
+
 __all__ = [
     "IPV6_BAN_PREFIX", "Ban", "MemoryState", "RateDecision", "StateError", "StateStore",
-    "check_workers", "open_state",
+    "check_workers", "open_state", "stateful_stages",
 ]
 
 _REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
@@ -29,14 +34,31 @@ def open_state(url: str) -> StateStore:
     raise ValueError(f"invalid state {url!r}; expected 'memory' or a redis:// URL")
 
 
-def check_workers(url: str, workers: int) -> None:
+def check_workers(policy: Policy, workers: int) -> None:
     """Raise ValueError when ``workers`` processes would each keep their own ``memory`` counters.
 
-    Per-worker limits would let ``workers`` times the configured rate through, so the gateway
-    refuses that combination instead of applying a limit the policy does not state.
+    Per-worker rate limits and bans would let ``workers`` times the configured rate through, so
+    the gateway refuses that combination instead of enforcing a limit the policy does not state.
+    A policy without rate_limit, quota, bans or an authz enumeration signal runs on any count.
     """
-    if workers > 1 and url == "memory":
+    if workers <= 1 or policy.state != "memory":
+        return
+    stateful = stateful_stages(policy)
+    if stateful:
         raise ValueError(
-            f"state 'memory' keeps rate limits and bans per process, so {workers} workers would "
-            "each allow the full limit; set state to a redis:// URL or run one worker"
+            f"state 'memory' keeps {', '.join(stateful)} counters per process, so {workers} workers "
+            "would each allow the full limit; set state: to a redis:// URL or run one worker"
         )
+
+
+def stateful_stages(policy: Policy) -> list[str]:
+    """Return the stages of ``policy`` that keep counters in the state back end."""
+    found = []
+    for route in policy.routes:
+        for name in ("rate_limit", "quota", "bans", "authz"):
+            config = policy.stage_config(route, name)
+            if config is None or (name == "authz" and getattr(config, "enumeration", None) is None):
+                continue
+            if name not in found:
+                found.append(name)
+    return found

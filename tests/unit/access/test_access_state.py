@@ -6,6 +6,7 @@ import asyncio
 
 import pytest
 
+from apiward.policy.loader import parse_policy
 from apiward.state import StateStore, check_workers, open_state
 from apiward.state.redis import RedisState, split_key_prefix
 
@@ -83,11 +84,25 @@ def test_open_state_rejects_unknown() -> None:
         open_state("memcached://127.0.0.1")
 
 
+POLICY = """
+listen: [{address: "127.0.0.1:8080"}]
+upstreams: {app: {targets: ["127.0.0.1:9"]}}
+routes:
+  - {name: a, match: {path: /a}, upstream: app, rate_limit: {limits: [{rate: 1/s}]}}
+  - {name: b, match: {path: /b}, upstream: app}
+"""
+
+
 def test_memory_with_workers_rejected() -> None:
-    with pytest.raises(ValueError, match="each allow the full limit"):
-        check_workers("memory", 4)
-    check_workers("memory", 1)
-    check_workers("redis://127.0.0.1:6379/0", 4)
+    with pytest.raises(ValueError, match="keeps rate_limit counters per process, so 4 workers"):
+        check_workers(parse_policy(POLICY), 4)
+
+
+def test_memory_with_workers_allowed_cases() -> None:
+    check_workers(parse_policy(POLICY), 1)
+    check_workers(parse_policy(POLICY + 'state: "redis://127.0.0.1:6379/0"\n'), 4)
+    stateless = POLICY.replace(", rate_limit: {limits: [{rate: 1/s}]}", "")
+    check_workers(parse_policy(stateless), 4)
 
 
 def test_key_prefix_split() -> None:

@@ -10,7 +10,7 @@ from collections.abc import Coroutine
 from typing import Any
 
 from apiward.gateway.pipeline import Exchange, StageContext
-from apiward.state import StateStore, open_state
+from apiward.state import MemoryState, StateStore, open_state
 
 log = logging.getLogger("apiward.gateway.access")
 
@@ -42,14 +42,26 @@ def short_value(value: str) -> str:
     return "sha256:" + hashlib.sha256(value.encode("utf-8", "surrogateescape")).hexdigest()
 
 
+_memory_stores: dict[str, MemoryState] = {}
+
+
 def state_for(context: StageContext) -> StateStore:
-    """Return the policy's shared state back end, creating it once per compiled policy."""
+    """Return the policy's shared state back end, creating it once per compiled policy.
+
+    A ``memory`` store outlives reloads: it is kept per policy directory in this process, so a
+    reload does not reset rate limits and bans. A Redis client is made per compiled policy,
+    because its connections belong to the event loop that compiled it.
+    """
     if context.state is not None:
-        store: StateStore = context.state
-        return store
+        given: StateStore = context.state
+        return given
     existing: StateStore | None = context.services.get("state")
     if existing is None:
-        existing = open_state(getattr(context.policy, "state", "memory"))
+        url = getattr(context.policy, "state", "memory")
+        if url == "memory":
+            existing = _memory_stores.setdefault(str(context.policy_dir), MemoryState())
+        else:
+            existing = open_state(url)
         context.services["state"] = existing
     return existing
 
