@@ -1,0 +1,73 @@
+"""Virtual patches: gateway routes whose stages mitigate the findings of a scan.
+
+The output is a ``routes:`` fragment of a gateway policy. Each route matches one operation that
+has findings and switches on the stages that mitigate them; findings whose mitigation is not a
+route stage (redaction, limits, removing a route) are listed as comments for the operator.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+from typing import Any
+
+import yaml
+
+from apiward.policy.model import STAGE_NAMES
+from apiward.scanner.catalog import CHECKS
+from apiward.scanner.engine import ScanReport
+from apiward.scanner.findings import TARGET, Result
+
+_UPSTREAM_PLACEHOLDER = "api"
+
+
+def _route_name(method: str, path: str) -> str:
+    slug = re.sub(r"[^a-z0-9]+", "-", f"{method} {path}".lower()).strip("-")
+    return f"patch-{slug or 'target'}"
+
+
+def _stages_for(results: list[Result]) -> dict[str, Any]:
+    stages: dict[str, Any] = {}
+    for result in results:
+        stage = CHECKS[result.check].patch
+        if stage == "methods" and result.method not in (TARGET, "TRACE") and result.check == "method-switch":
+            continue
+        if stage in STAGE_NAMES:
+            stages.setdefault(stage, {})
+    return stages
+
+
+def build_patches(report: ScanReport) -> str:
+    """Return the YAML text of the routes that mitigate the report's findings."""
+    by_operation: dict[tuple[str, str], list[Result]] = defaultdict(list)
+    for result in report.findings():
+        by_operation[(result.method, result.path)].append(result)
+    routes: list[dict[str, Any]] = []
+    notes: list[str] = []
+    for (method, path), results in sorted(by_operation.items()):
+        match: dict[str, Any] = {"path": "/" if path == TARGET else re.sub(r"\{[^}]+\}", _param_name, path)}
+        if method != TARGET:
+            match["methods"] = [method]
+        route: dict[str, Any] = {
+            "name": _route_name(method, path),
+            "match": match,
+            "upstream": _UPSTREAM_PLACEHOLDER,
+            **_stages_for(results),
+        }
+        for result in results:
+            stage = CHECKS[result.check].patch or "none"
+            notes.append(f"# {route['name']}: {result.check} -> {stage}")
+        routes.append(route)
+    header = [
+        f"# Virtual patches from apiward scan of {report.target} ({report.started_at}).",
+        f"# Merge these routes before the catch-all route of your policy; set 'upstream' (now "
+        f"{_UPSTREAM_PLACEHOLDER!r}).",
+        "# Findings and the stage that mitigates each:",
+        *notes,
+    ]
+    return "\n".join(header) + "\n" + yaml.safe_dump({"routes": routes}, sort_keys=False)
+
+
+def _param_name(match: re.Match[str]) -> str:
+    name = re.sub(r"[^A-Za-z0-9_]", "_", match.group(0)[1:-1]) or "param"
+    return "{" + (name if not name[0].isdigit() else "p" + name) + "}"
