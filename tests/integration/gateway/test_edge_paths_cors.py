@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import pytest
-
 from tests.support.client import RawResponse, request_raw
 from tests.support.echo import EchoUpstream
 from tests.support.gateway import GatewayThread, free_port
