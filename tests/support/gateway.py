@@ -101,13 +101,17 @@ class GatewayThread:
 class GatewayProcess:
     """``python -m apiward gateway --config FILE`` as a child process of the test."""
 
-    def __init__(self, policy_path: Path, port: int, *, workers: int = 1, ready_timeout: float = 20) -> None:
+    def __init__(
+        self, policy_path: Path, port: int, *, workers: int = 1, extra_args: tuple[str, ...] = (),
+        ready_timeout: float = 20,
+    ) -> None:
         self.policy_path = policy_path
         self.port = port
         self.url = f"http://127.0.0.1:{port}"
         command = [sys.executable, "-m", "apiward", "gateway", "--config", str(policy_path)]
         if workers > 1:
             command += ["--workers", str(workers)]
+        command += extra_args
         self.process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         self._wait_ready(ready_timeout)
 

@@ -21,6 +21,9 @@ def gateway(
         1, "--workers", "-w", min=1, max=256,
         help="Worker processes sharing the listeners through SO_REUSEPORT.",
     ),
+    watch: bool = typer.Option(
+        True, "--watch/--no-watch", help="Reload when the policy file changes (checked every second).",
+    ),
 ) -> None:
     """Run the security gateway with a policy file; SIGHUP or a file change reloads it."""
     try:
@@ -33,4 +36,4 @@ def gateway(
     )
     from apiward.gateway.workers import run
 
-    raise typer.Exit(run(config, workers))
+    raise typer.Exit(run(config, workers, watch=watch))

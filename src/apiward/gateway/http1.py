@@ -410,7 +410,7 @@ def encode_chunk(data: bytes) -> bytes:
 LAST_CHUNK = b"0\r\n\r\n"
 
 _REASONS = {
-    400: "Bad Request", 403: "Forbidden", 404: "Not Found", 405: "Method Not Allowed",
+    204: "No Content", 400: "Bad Request", 403: "Forbidden", 404: "Not Found", 405: "Method Not Allowed",
     408: "Request Timeout", 413: "Content Too Large", 417: "Expectation Failed",
     429: "Too Many Requests", 431: "Request Header Fields Too Large", 500: "Internal Server Error",
     502: "Bad Gateway", 503: "Service Unavailable", 504: "Gateway Timeout",
@@ -430,11 +430,18 @@ def error_response(
     headers: list[tuple[str, str]] | None = None,
     close: bool = False,
 ) -> bytes:
-    """Build the gateway's own JSON answer: ``{"error", "message", "request_id"}``."""
-    body = orjson.dumps({"error": code, "message": message, "request_id": request_id})
+    """Build the gateway's own JSON answer: ``{"error", "message", "request_id"}``.
+
+    A 1xx, 204 or 304 status carries no body (RFC 9110), so it gets the headers only.
+    """
     out = bytearray(status_line(status))
-    out += b"content-type: application/json\r\ncontent-length: %d\r\nx-request-id: %s\r\n" % (
-        len(body), request_id.encode("latin-1"))
+    if status < 200 or status in (204, 304):
+        body = b""
+        out += b"x-request-id: %s\r\n" % request_id.encode("latin-1")
+    else:
+        body = orjson.dumps({"error": code, "message": message, "request_id": request_id})
+        out += b"content-type: application/json\r\ncontent-length: %d\r\nx-request-id: %s\r\n" % (
+            len(body), request_id.encode("latin-1"))
     for name, value in headers or ():
         out += f"{name}: {value}\r\n".encode("latin-1")
     if close:

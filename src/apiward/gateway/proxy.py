@@ -536,13 +536,15 @@ class Flow:
         exchange.verdict = verdict
         event = exchange.event(verdict, verdict.stage, "blocked")
         self.compiled.events.emit(event)
-        self.conn.gateway.metrics.denial(verdict.stage)
+        if verdict.details.get("denial", True) is not False:
+            self.conn.gateway.metrics.denial(verdict.stage)
 
     def _answer_verdict(self, verdict: Verdict) -> None:
         exchange = self.exchange
         headers = list(exchange.response_headers or ()) + exchange.extra_response_headers
+        outcome = "answered" if verdict.details.get("denial", True) is False else "denied"
         self.answer(verdict.status, verdict.code, verdict.message, headers, close=verdict.close,
-                    outcome="denied")
+                    outcome=outcome)
 
     def answer(
         self, status: int, code: str, message: str, headers: list[tuple[str, str]] | None = None,

@@ -147,6 +147,7 @@ class Gateway:
 
     async def reload(self) -> bool:
         """Compile the policy file again and swap it in; keep the running one when it is invalid."""
+        self._fingerprint = self._read_fingerprint()
         try:
             policy = load_policy(self.policy_path)
             compiled = compile_policy(policy, self.policy_path)
@@ -213,9 +214,9 @@ def _bound_port(server: asyncio.Server) -> int:
     return port
 
 
-async def serve(policy_path: str | Path, *, reuse_port: bool = False) -> None:
+async def serve(policy_path: str | Path, *, reuse_port: bool = False, watch: bool = True) -> None:
     """Run a gateway until SIGTERM or SIGINT."""
-    gateway = Gateway(policy_path, reuse_port=reuse_port)
+    gateway = Gateway(policy_path, reuse_port=reuse_port, watch=watch)
     await gateway.start()
     stop = asyncio.Event()
     gateway.install_signal_handlers(stop)

@@ -23,16 +23,16 @@ log = logging.getLogger("apiward.gateway.workers")
 RESTART_DELAY = 1.0
 
 
-def run(config: Path, workers: int) -> int:
+def run(config: Path, workers: int, *, watch: bool = True) -> int:
     """Serve until stopped; return the process exit status."""
     if workers <= 1:
-        return _run_worker(config, reuse_port=False)
-    return Supervisor(config, workers).run()
+        return _run_worker(config, reuse_port=False, watch=watch)
+    return Supervisor(config, workers, watch=watch).run()
 
 
-def _run_worker(config: Path, *, reuse_port: bool) -> int:
+def _run_worker(config: Path, *, reuse_port: bool, watch: bool) -> int:
     try:
-        uvloop.run(serve(config, reuse_port=reuse_port))
+        uvloop.run(serve(config, reuse_port=reuse_port, watch=watch))
     except OSError as error:
         log.error("gateway failed to start: %s", error)
         return 1
@@ -42,8 +42,9 @@ def _run_worker(config: Path, *, reuse_port: bool) -> int:
 class Supervisor:
     """Fork workers, restart dead ones, forward SIGHUP, stop everything on SIGTERM."""
 
-    def __init__(self, config: Path, count: int) -> None:
+    def __init__(self, config: Path, count: int, *, watch: bool) -> None:
         self.config = config
+        self.watch = watch
         self.count = count
         self.children: dict[int, int] = {}
         self.stopping = False
@@ -78,7 +79,7 @@ class Supervisor:
         if pid == 0:
             for number in (signal.SIGHUP, signal.SIGTERM, signal.SIGINT):
                 signal.signal(number, signal.SIG_DFL)
-            code = _run_worker(self.config, reuse_port=True)
+            code = _run_worker(self.config, reuse_port=True, watch=self.watch)
             os._exit(code)
         self.children[pid] = slot
         self._started[slot] = time.monotonic()
