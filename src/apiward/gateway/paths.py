@@ -198,6 +198,9 @@ def route_key(path: str, *, split_encoded_slashes: bool) -> str:
     Tomcat-style upstreams serve ``/admin;x`` as ``/admin``. With ``split_encoded_slashes``,
     ``%2F`` counts as a separator, because an upstream that decodes it serves ``/admin%2Fx`` as
     ``/admin/x``.
+    NOTE: trailing dots and encoded spaces in a segment are kept. An upstream that strips them,
+    as Windows-hosted servers may do with ``/admin.``, can still be reached past a rule on
+    ``/admin``.
     """
     key = path
     if ";" in key:

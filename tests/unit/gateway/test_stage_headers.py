@@ -105,6 +105,11 @@ def test_headers_added_to_gateway_denials() -> None:
     assert headers.get("x-content-type-options") == "nosniff"
 
 
+def test_no_request_hook_without_cors() -> None:
+    assert bind_hooks([_stage()], "request_head") == ()
+    assert len(bind_hooks([_stage(cors=CORS)], "request_head")) == 1
+
+
 def test_missing_response_headers_created() -> None:
     stage = _stage()
     exchange = _exchange()

@@ -22,6 +22,12 @@ from apiward.policy.stages.headers import CorsConfig, HeadersConfig
 
 _CORS_ORIGIN_KEY = "cors_origin"
 _VARY_PREFLIGHT = "Origin, Access-Control-Request-Method, Access-Control-Request-Headers"
+_CORS_RESPONSE_HEADERS = frozenset(
+    (
+        "access-control-allow-origin", "access-control-allow-credentials", "access-control-expose-headers",
+        "access-control-allow-methods", "access-control-allow-headers", "access-control-max-age",
+    )
+)
 
 
 class OriginAllowList:
@@ -48,50 +54,61 @@ def _pattern_regex(pattern: str) -> str:
 
 
 class HeadersStage(Stage):
-    """Adds security headers to responses and enforces the CORS origin allow-list."""
+    """Adds security headers to responses and removes the upstream's revealing headers."""
 
     name = "headers"
 
     def __init__(self, config: HeadersConfig) -> None:
-        self._cors = config.cors
-        self._origins = OriginAllowList(config.cors.allow_origins) if config.cors else None
         self._plain = _security_headers(config, https=False)
         self._tls = _security_headers(config, https=True)
-        dropped = set(config.remove_headers) | {name for name, _ in self._tls}
-        if config.cors is not None:
-            dropped |= {
-                "access-control-allow-origin", "access-control-allow-credentials",
-                "access-control-expose-headers", "access-control-allow-methods",
-                "access-control-allow-headers", "access-control-max-age",
-            }
-        self._dropped = frozenset(dropped)
-        # The gateway's own responses (denials, preflights) keep their CORS headers.
+        self._dropped = frozenset(set(config.remove_headers) | {name for name, _ in self._tls})
+        # The gateway's own responses (denials, preflights) keep every header the stage did not set.
         self._dropped_own = frozenset(name for name, _ in self._tls)
-        credentials = config.cors is not None and config.cors.allow_credentials
-        self._wildcard_origin = self._origins is not None and self._origins.any and not credentials
-        self._simple_cors = _simple_cors_headers(config.cors) if config.cors else []
-        self._preflight_cors = _preflight_headers(config.cors) if config.cors else []
+
+    def response_head(self, exchange: Exchange) -> None:
+        self._rewrite_response(exchange)
+
+    def _rewrite_response(self, exchange: Exchange) -> list[tuple[str, str]]:
+        """Replace the response header list with the filtered one plus the security headers."""
+        headers = exchange.response_headers
+        if headers is None:
+            headers = exchange.response_headers = Headers()
+        dropped = self._dropped if exchange.verdict is None else self._dropped_own
+        items = [(name, value) for name, value in headers.items if name not in dropped]
+        items.extend(self._tls if exchange.scheme == "https" else self._plain)
+        headers.items = items
+        return items
+
+
+class CorsHeadersStage(HeadersStage):
+    """The headers stage with CORS: preflight responses and the origin allow-list."""
+
+    def __init__(self, config: HeadersConfig, cors: CorsConfig) -> None:
+        super().__init__(config)
+        self._cors = cors
+        self._origins = OriginAllowList(cors.allow_origins)
+        # Upstream CORS headers are dropped, so the policy's allow-list is the only one that counts.
+        self._dropped = self._dropped | _CORS_RESPONSE_HEADERS
+        self._wildcard_origin = self._origins.any and not cors.allow_credentials
+        self._simple_cors = _simple_cors_headers(cors)
+        self._preflight_cors = _preflight_headers(cors)
 
     def request_head(self, exchange: Exchange) -> Verdict | None:
-        cors, origins = self._cors, self._origins
-        if cors is None or origins is None:
-            return None
         origin = exchange.headers.get("origin")
         if origin is None:
             return None
         if exchange.method == "OPTIONS" and "access-control-request-method" in exchange.headers:
-            return self._preflight(exchange, origin, cors, origins)
-        if origins.allows(origin):
+            return self._preflight(exchange, origin)
+        if self._origins.allows(origin):
             exchange.stage_data[_CORS_ORIGIN_KEY] = origin
         return None
 
-    def _preflight(
-        self, exchange: Exchange, origin: str, cors: CorsConfig, origins: OriginAllowList
-    ) -> Verdict:
+    def _preflight(self, exchange: Exchange, origin: str) -> Verdict:
+        cors = self._cors
         requested_method = (exchange.headers.get("access-control-request-method") or "").strip()
         requested_headers = _header_list(exchange.headers.get_all("access-control-request-headers"))
         reason = None
-        if not origins.allows(origin):
+        if not self._origins.allows(origin):
             reason = "origin"
         elif requested_method not in cors.allow_methods:
             reason = "method"
@@ -111,19 +128,12 @@ class HeadersStage(Stage):
         )
 
     def response_head(self, exchange: Exchange) -> None:
-        headers = exchange.response_headers
-        if headers is None:
-            headers = exchange.response_headers = Headers()
-        dropped = self._dropped if exchange.verdict is None else self._dropped_own
-        items = [(name, value) for name, value in headers.items if name not in dropped]
-        items.extend(self._tls if exchange.scheme == "https" else self._plain)
-        if self._cors is not None:
-            origin = exchange.stage_data.get(_CORS_ORIGIN_KEY)
-            if origin is not None:
-                items.append(("access-control-allow-origin", "*" if self._wildcard_origin else origin))
-                items.extend(self._simple_cors)
-            _add_vary_origin(items)
-        headers.items = items
+        items = self._rewrite_response(exchange)
+        origin = exchange.stage_data.get(_CORS_ORIGIN_KEY)
+        if origin is not None:
+            items.append(("access-control-allow-origin", "*" if self._wildcard_origin else origin))
+            items.extend(self._simple_cors)
+        _add_vary_origin(items)
 
 
 def _security_headers(config: HeadersConfig, *, https: bool) -> list[tuple[str, str]]:
@@ -182,4 +192,7 @@ def _add_vary_origin(items: list[tuple[str, str]]) -> None:
 def build(config: Any, context: StageContext) -> HeadersStage:
     if not isinstance(config, HeadersConfig):
         raise TypeError(f"headers stage needs a HeadersConfig, got {type(config).__name__}")
-    return HeadersStage(config)
+    if config.cors is None:
+        # Without CORS the stage has no request hook, so the pipeline does not call one.
+        return HeadersStage(config)
+    return CorsHeadersStage(config, config.cors)

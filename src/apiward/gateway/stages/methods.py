@@ -20,7 +20,7 @@ from apiward.gateway.pipeline import Exchange, Stage, StageContext, Verdict
 from apiward.policy.stages.methods import MethodsConfig
 
 CATEGORY = "API5:2023"
-OVERRIDE_HEADERS = ("x-http-method-override", "x-http-method", "x-method-override")
+OVERRIDE_HEADERS = frozenset(("x-http-method-override", "x-http-method", "x-method-override"))
 
 
 class MethodsStage(Stage):
