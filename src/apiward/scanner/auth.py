@@ -183,7 +183,11 @@ class Identity:
         extra = kwargs.pop("headers", None) or {}
         response = self.client.send(method, path, headers={**self.auth_headers(), **extra}, **kwargs)
         if response.status == 401 and self.config.username is not None and self.token is not None:
-            self.log_in()
+            try:
+                self.log_in()
+            except TargetError:
+                # A check may have changed this account's password on purpose; the 401 stands.
+                return response
             response = self.client.send(method, path, headers={**self.auth_headers(), **extra}, **kwargs)
         return response
 

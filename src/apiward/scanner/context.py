@@ -330,6 +330,11 @@ def _find_id(response: Response, body: dict[str, Any], param: str) -> str | None
     return str(value) if isinstance(value, str | int) else None
 
 
+def credential_field(name: str) -> bool:
+    """True for body fields whose new value would become the account's password."""
+    return "password" in name.lower() or name.lower() in ("passwd", "pwd", "secret")
+
+
 def string_fields(schema: dict[str, Any] | None) -> list[str]:
     """Names of top-level string properties of an object schema."""
     if not schema or schema_type(schema) != "object":

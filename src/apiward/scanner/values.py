@@ -62,7 +62,7 @@ def generate(schema: Schema, tag: str, name: str = "", depth: int = 0) -> Any:
     schema = merged_schema(schema)
     for key in ("example", "default"):
         if key in schema and schema[key] is not None:
-            return schema[key]
+            return _tagged(schema, schema[key], tag)
     if schema.get("enum"):
         return schema["enum"][0]
     kind = schema_type(schema)
@@ -85,6 +85,14 @@ def generate(schema: Schema, tag: str, name: str = "", depth: int = 0) -> Any:
     if kind == "boolean":
         return False
     return _string(schema, tag, name)
+
+
+def _tagged(schema: Schema, example: Any, tag: str) -> Any:
+    """Make a free-form string example unique, so that creating twice does not collide."""
+    constrained = any(key in schema for key in ("format", "pattern", "enum", "maxLength"))
+    if isinstance(example, str) and not constrained and schema_type(schema) == "string":
+        return f"{example}-{tag}"
+    return example
 
 
 def _string(schema: Schema, tag: str, name: str) -> str:

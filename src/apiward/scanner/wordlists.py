@@ -120,6 +120,17 @@ EXPOSED_DOCS_PATHS: tuple[str, ...] = (
     "/graphiql",
 )
 
+SPEC_DOCUMENT_PATHS: frozenset[str] = frozenset(
+    {
+        "/openapi.json",
+        "/openapi.yaml",
+        "/swagger.json",
+        "/api-docs",
+        "/v2/api-docs",
+        "/v3/api-docs",
+    }
+)
+
 ADMIN_WORDS: frozenset[str] = frozenset(
     {
         "admin",

@@ -14,7 +14,7 @@ from typing import Any
 
 from apiward.scanner.auth import Identity
 from apiward.scanner.client import Response
-from apiward.scanner.context import ScanContext, string_fields
+from apiward.scanner.context import ScanContext, credential_field, string_fields
 from apiward.scanner.registry import Recorder, check
 from apiward.scanner.spec import Operation
 from apiward.scanner.values import schema_type
@@ -74,6 +74,8 @@ def _collect(ctx: ScanContext) -> Iterator[Point]:
                 yield Point(operation, identity, values, "query", param.name, str(base))
         if isinstance(prepared.body, dict) and operation.body_media_type == "application/json":
             for name in string_fields(operation.body_schema):
+                if operation.method in ("PUT", "PATCH") and credential_field(name):
+                    continue
                 yield Point(operation, identity, values, "body", name, str(prepared.body.get(name, "")))
 
 

@@ -12,7 +12,7 @@ from apiward.scanner.client import Response
 from apiward.scanner.context import ScanContext, fill_path
 from apiward.scanner.registry import Recorder, check
 from apiward.scanner.spec import Operation
-from apiward.scanner.wordlists import EXPOSED_DOCS_PATHS, UNDOCUMENTED_PATHS
+from apiward.scanner.wordlists import EXPOSED_DOCS_PATHS, SPEC_DOCUMENT_PATHS, UNDOCUMENTED_PATHS
 
 _VERSION = re.compile(r"/v(\d+)(?=/|$)")
 _DERIVED_SUFFIXES = (
@@ -129,13 +129,14 @@ def exposed_docs(ctx: ScanContext, recorder: Recorder) -> None:
     if _catch_all(ctx) is not None:
         recorder.not_run(None, "the target answers 2xx for any path")
         return
-    # The spec document the scan itself loaded from the target is public by the operator's
-    # choice; documentation pages and debug endpoints are still reported.
-    spec_path = str(ctx.cache.get("spec-path-on-target") or "")
+    # When the scan loaded its spec from the target, the operator treats the spec document as
+    # public, so its other spellings are skipped; documentation pages and debug endpoints are
+    # still reported.
+    spec_is_public = bool(ctx.cache.get("spec-path-on-target"))
     found = 0
     for path in EXPOSED_DOCS_PATHS:
         is_debug = any(word in path for word in _DEBUG_WORDS)
-        if documented(ctx, path) or path == spec_path:
+        if documented(ctx, path) or (spec_is_public and path in SPEC_DOCUMENT_PATHS):
             continue
         response = _answers(ctx, path)
         if response is not None:

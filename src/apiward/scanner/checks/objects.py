@@ -18,7 +18,13 @@ _ENUMERATION_MIN_HITS = 3
 
 
 def _two_users(ctx: ScanContext, prefer_throwaway: bool = False) -> tuple[Identity, Identity] | None:
-    """Return (owner, other) user identities, registering throwaway accounts when allowed."""
+    """Return (owner, other) user identities, registering throwaway accounts when allowed.
+
+    The throwaway pair is registered once per scan and reused by later operations.
+    """
+    if prefer_throwaway and ctx.cache.get("throwaway-pair"):
+        pair: tuple[Identity, Identity] = ctx.cache["throwaway-pair"]
+        return pair
     pool = [] if prefer_throwaway else list(ctx.users())
     while len(pool) < 2:
         account = ctx.throwaway()
@@ -27,7 +33,11 @@ def _two_users(ctx: ScanContext, prefer_throwaway: bool = False) -> tuple[Identi
         pool.append(account)
     if len(pool) < 2 and prefer_throwaway:
         return _two_users(ctx, prefer_throwaway=False)
-    return (pool[0], pool[1]) if len(pool) >= 2 else None
+    if len(pool) < 2:
+        return None
+    if prefer_throwaway:
+        ctx.cache["throwaway-pair"] = (pool[0], pool[1])
+    return pool[0], pool[1]
 
 
 def _object_of(
@@ -194,6 +204,8 @@ def _verify_user_write(
     changed = operation.method != "DELETE" and bool(
         visible_changes(sent, before.json() if before is not None else None, after.json())
     )
+    if deleted:
+        ctx.cache.pop("throwaway-pair", None)
     if deleted or changed:
         recorder.finding(
             operation,

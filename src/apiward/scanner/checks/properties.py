@@ -115,7 +115,7 @@ def sensitive_data(ctx: ScanContext, recorder: Recorder) -> None:
         if response is None:
             recorder.not_run(operation, "no successful response to inspect")
             continue
-        found = sensitive_values(response.json(), operation.success_schema())
+        found = list(dict.fromkeys(sensitive_values(response.json(), operation.success_schema())))
         if found:
             recorder.finding(operation, "sensitive values: " + ", ".join(found[:5]), [response])
         else:

@@ -11,7 +11,7 @@ import re
 from typing import Any
 
 from apiward.scanner.client import Response
-from apiward.scanner.context import ScanContext, string_fields
+from apiward.scanner.context import ScanContext, credential_field, string_fields
 from apiward.scanner.registry import Recorder, check
 from apiward.scanner.spec import Operation
 from apiward.scanner.values import schema_type
@@ -125,7 +125,13 @@ def redos(ctx: ScanContext, recorder: Recorder) -> None:
             recorder.not_run(operation, "would change an object the scanner did not create")
             continue
         identity, values = write
-        fields = [("body", name) for name in string_fields(operation.body_schema)] + [
+        # Changing the throwaway account's password would lock the scan out of it.
+        body_fields = [
+            name
+            for name in string_fields(operation.body_schema)
+            if operation.method == "POST" or not credential_field(name)
+        ]
+        fields = [("body", name) for name in body_fields] + [
             ("query", param.name)
             for param in operation.parameters
             if param.location == "query"
