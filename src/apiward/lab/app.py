@@ -2,7 +2,7 @@
 
 Every hole listed in ``holes.yaml`` is a real flaw of a real route, closable on its own:
 ``create_app(fixed=True)`` closes them all, ``create_app(fixed={"sqli", "ssrf"})`` just those two.
-Serve it on 127.0.0.1 only; ``apiward lab serve`` enforces that unless told otherwise.
+Serve it on 127.0.0.1 only; ``apiward lab serve`` rejects other hosts without an explicit flag.
 """
 
 from __future__ import annotations

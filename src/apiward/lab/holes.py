@@ -44,7 +44,7 @@ def read_lesson(hole: Hole) -> str:
 
 
 class HoleSet:
-    """Which holes an app instance leaves open.
+    """The set of holes an app instance leaves open.
 
     ``fixed=False`` opens every hole, ``fixed=True`` closes every hole, and a collection of ids
     closes just those. An unknown id raises ValueError, so a typo never leaves a hole open unnoticed.

@@ -29,7 +29,7 @@ SECURITY_HEADERS = {
 
 
 class HeadersMiddleware:
-    """Security headers and CORS on every response, and the answer to TRACE."""
+    """Security headers and CORS on every response, and the response to TRACE."""
 
     def __init__(self, app: ASGIApp, holes: HoleSet) -> None:
         self.app = app
@@ -94,12 +94,13 @@ def _echo_request(scope: Scope, headers: Headers) -> str:
     return "\r\n".join(lines) + "\r\n"
 
 
-class BodyTooLargeError(Exception):
-    """A streamed request body went over MAX_BODY_BYTES."""
-
-
 class BodyLimitMiddleware:
-    """Reject request bodies over MAX_BODY_BYTES with 413 while ``oversized-body`` is closed."""
+    """Reject request bodies over MAX_BODY_BYTES with 413 while ``oversized-body`` is closed.
+
+    A declared Content-Length over the cap is rejected before the app runs. A chunked body is
+    counted as it arrives: at the cap the 413 is sent, the app is told the client disconnected,
+    and whatever the app sends afterwards is dropped.
+    """
 
     def __init__(self, app: ASGIApp, holes: HoleSet) -> None:
         self.app = app
@@ -115,28 +116,28 @@ class BodyLimitMiddleware:
             return
 
         received = 0
+        rejected = False
         started = False
 
         async def counting_receive() -> Message:
-            nonlocal received
+            nonlocal received, rejected
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
-                if received > MAX_BODY_BYTES:
-                    raise BodyTooLargeError
+                if received > MAX_BODY_BYTES and not started:
+                    rejected = True
+                    await _too_large()(scope, receive, send)
+                    return {"type": "http.disconnect"}
             return message
 
-        async def tracking_send(message: Message) -> None:
+        async def guarded_send(message: Message) -> None:
             nonlocal started
+            if rejected:
+                return
             started = started or message["type"] == "http.response.start"
             await send(message)
 
-        try:
-            await self.app(scope, counting_receive, tracking_send)
-        except BodyTooLargeError:
-            if started:
-                raise
-            await _too_large()(scope, receive, send)
+        await self.app(scope, counting_receive, guarded_send)
 
 
 def _too_large() -> Response:

@@ -49,7 +49,7 @@ def _reject_login(lab: Lab, username: str, user_exists: bool) -> HTTPException:
 
 
 def _role_from_body(raw: dict[str, Any]) -> str | None:
-    """Return the role a request body asks for through ``role`` or ``is_admin`` (mass assignment)."""
+    """Return the role a request body requests through ``role`` or ``is_admin`` (mass assignment)."""
     if raw.get("is_admin") is True:
         return "admin"
     role = raw.get("role")

@@ -69,7 +69,7 @@ def build_router(context: LabContext) -> APIRouter:
     @router.get("/api/v1/users/{user_id}", response_model=PublicUserOut, summary="A user's public profile")
     def read_user(lab: Lab, user: CurrentUser, user_id: int) -> PublicUserOut:
         row = lab.store.user_by_id(user_id)
-        # Fixed: another user's id answers exactly like a missing one, so ids reveal nothing.
+        # Fixed: another user's id gets the same 404 as a missing one, so ids reveal nothing.
         visible = lab.is_open("id-enumeration") or is_admin(user) or user_id == user["id"]
         if row is None or not visible:
             raise HTTPException(404, detail=f"user {user_id} not found")

@@ -17,7 +17,7 @@ MAX_FETCH_BYTES = 64 * 1024
 
 
 class DestinationRejected(ValueError):
-    """The URL may not be fetched; the message says why in client-safe words."""
+    """The URL may not be fetched; the message gives the reason in client-safe words."""
 
 
 def checked_destination(url: str, allow_loopback: bool) -> tuple[httpx.URL, str]:

@@ -30,7 +30,7 @@ ALGORITHM = "HS256"
 
 
 class TokenError(Exception):
-    """A bearer token was rejected; the message says why, in words safe to return to the client."""
+    """A bearer token was rejected; the message gives the reason, in words safe to return to the client."""
 
 
 def _b64encode(data: bytes) -> str:

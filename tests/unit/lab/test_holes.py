@@ -175,12 +175,19 @@ async def huge_body(client: httpx.AsyncClient, canary: Canary) -> bool:
 
 @exploit("redos")
 async def backtracking_email(client: httpx.AsyncClient, canary: Canary) -> bool:
-    start = time.perf_counter()
-    response = await client.post("/api/v1/newsletter", json={"email": "a" * 23 + "!"})
-    elapsed = time.perf_counter() - start
-    assert response.status_code == 422
-    # Exponential: 24 characters cost hundreds of milliseconds, the linear pattern microseconds.
-    return elapsed > 0.15
+    async def fastest_of_two(length: int) -> float:
+        timings = []
+        for _ in range(2):
+            start = time.perf_counter()
+            response = await client.post("/api/v1/newsletter", json={"email": "a" * length + "!"})
+            timings.append(time.perf_counter() - start)
+            assert response.status_code == 422
+        return min(timings)
+
+    # Exponential backtracking makes 22 characters cost hundreds of times what 12 cost; the
+    # linear pattern costs the same for both. The best of two runs filters out scheduling noise.
+    short, long = await fastest_of_two(12), await fastest_of_two(22)
+    return long > 10 * short + 0.05
 
 
 # API5

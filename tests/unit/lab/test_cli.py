@@ -1,0 +1,53 @@
+"""`apiward lab` command guards: loopback only unless forced, and clear errors for bad input."""
+
+from __future__ import annotations
+
+import socket
+
+from typer.testing import CliRunner
+
+from apiward.cli import _register, app
+
+_register()
+runner = CliRunner()
+
+
+def test_serve_rejects_remote_host() -> None:
+    result = runner.invoke(app, ["lab", "serve", "--host", "0.0.0.0"])
+    assert result.exit_code == 2
+    assert "only loopback addresses are allowed" in result.output
+    assert "--i-understand-this-is-vulnerable" in result.output
+
+
+def test_serve_rejects_unknown_hole() -> None:
+    result = runner.invoke(app, ["lab", "serve", "--fix", "nope"])
+    assert result.exit_code == 2
+    assert "unknown hole ids ['nope']" in result.output
+
+
+def test_serve_port_taken() -> None:
+    with socket.socket() as squatter:
+        squatter.bind(("127.0.0.1", 0))
+        squatter.listen()
+        port = squatter.getsockname()[1]
+        result = runner.invoke(app, ["lab", "serve", "--port", str(port)])
+    assert result.exit_code == 2
+    assert f"cannot listen on 127.0.0.1:{port}" in result.output
+
+
+def test_holes_lists_every_hole() -> None:
+    result = runner.invoke(app, ["lab", "holes"])
+    assert result.exit_code == 0
+    assert len(result.output.splitlines()) == 33
+
+
+def test_lesson_prints_markdown() -> None:
+    result = runner.invoke(app, ["lab", "lesson", "sqli"])
+    assert result.exit_code == 0
+    assert result.output.startswith("# SQL injection")
+
+
+def test_lesson_unknown_id() -> None:
+    result = runner.invoke(app, ["lab", "lesson", "nope"])
+    assert result.exit_code == 2
+    assert "unknown hole id 'nope'" in result.output
