@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import abc
 from dataclasses import dataclass
+from typing import NamedTuple
 
 IPV6_BAN_PREFIX = 64
 """IPv6 clients are banned by /64, so rotating addresses inside one network does not escape."""
@@ -19,9 +20,8 @@ class StateError(Exception):
     """The state back end failed (connection lost, timeout, script error)."""
 
 
-@dataclass(frozen=True, slots=True)
-class RateDecision:
-    """The outcome of one GCRA check on one bucket."""
+class RateDecision(NamedTuple):
+    """The outcome of one GCRA check on one bucket (a tuple: cheap to create per request)."""
 
     allowed: bool
     remaining: int

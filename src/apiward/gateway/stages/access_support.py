@@ -23,6 +23,10 @@ def client_key(exchange: Exchange, ipv4_prefix: int, ipv6_prefix: int) -> str:
     Grouping an IPv6 client by its /64 keeps a client that rotates addresses inside the
     network it was delegated in one bucket. IPv4-mapped IPv6 addresses count as IPv4.
     """
+    text = exchange.client_ip
+    if ipv4_prefix == 32 and ":" not in text:
+        # The resolved address is already in canonical form, so an IPv4 /32 needs no parsing.
+        return text
     address = exchange.client
     if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
         address = address.ipv4_mapped

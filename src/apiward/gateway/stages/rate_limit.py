@@ -68,7 +68,10 @@ class RateLimitStage(Stage):
     def _finish(
         self, exchange: Exchange, decisions: list[tuple[CompiledLimit, RateDecision]],
     ) -> Verdict | None:
-        limit, decision = min(decisions, key=lambda item: item[1].remaining)
+        if len(decisions) == 1:
+            limit, decision = decisions[0]
+        else:
+            limit, decision = min(decisions, key=lambda item: item[1].remaining)
         denied = not decision.allowed
         if self.send_headers:
             headers = [
