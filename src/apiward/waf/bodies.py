@@ -16,7 +16,7 @@ import orjson
 from defusedxml import DefusedXmlException  # type: ignore[import-untyped]
 from defusedxml.ElementTree import fromstring as parse_xml  # type: ignore[import-untyped]
 
-from apiward.waf.fields import Extraction, add_pairs
+from apiward.waf.fields import KEY_PREFIX, Extraction, add_pairs
 from apiward.waf.graphql import inspect_graphql
 from apiward.waf.request import HttpRequest
 
@@ -159,6 +159,7 @@ def _walk_json(node: Any, path: str, depth: int, extraction: Extraction) -> None
     elif isinstance(node, dict):
         for key, value in node.items():
             _check_key(key, path, extraction)
+            extraction.add(f"{KEY_PREFIX}{path}.{key}", key)
             _walk_json(value, f"{path}.{key}", depth + 1, extraction)
     elif isinstance(node, list):
         for index, value in enumerate(node):

@@ -20,7 +20,7 @@ import libinjection
 from apiward.waf.bodies import extract_body
 from apiward.waf.database import load_database
 from apiward.waf.decode import Variant, decoded_variants
-from apiward.waf.fields import Anomaly, Extraction, Field, Limits, extract_head
+from apiward.waf.fields import KEY_PREFIX, Anomaly, Extraction, Field, Limits, extract_head
 from apiward.waf.request import HttpRequest
 from apiward.waf.signatures import Signature, builtin_signatures
 
@@ -70,10 +70,12 @@ class Settings:
     libinjection: bool = True
     libinjection_sqli_score: int = 5
     code_block_score: int = 2
-    """Highest score one match counts for inside a value holding a Markdown code fence.
+    """Highest total score the matches in one value holding a Markdown code fence add up to.
 
     Documentation and support texts quote SQL, shell and HTML in code blocks; such a value is
-    still scanned and its matches reported, but it takes more than one match to block it.
+    still scanned and its matches reported, but alone it cannot reach the threshold.
+    NOTE: an attacker who wraps a payload in a code fence gets the same allowance; routes whose
+    fields never carry Markdown can set this to the threshold.
     """
 
 
@@ -236,10 +238,13 @@ class Engine:
         found: dict[tuple[int, int], Match] = {}
         for piece in pieces:
             field_index, chain = owners[piece]
+            location = fields[field_index].location
             for ident, end in self._scan_one(encoded[piece]):
                 if (ident, field_index) in found:
                     continue
                 signature = self.signatures[ident]
+                if not _applies(signature, location):
+                    continue
                 excerpt = encoded[piece][max(0, end - 80) : end].decode("utf-8", "replace")
                 found[(ident, field_index)] = Match(
                     str(ident),
@@ -268,6 +273,8 @@ class Engine:
         matches: list[Match] = []
         flagged: set[tuple[int, int]] = set()
         for text, (field_index, chain) in zip(texts, owners, strict=True):
+            if fields[field_index].location.startswith(KEY_PREFIX):
+                continue
             if not _SQL_CHARS.isdisjoint(text) and (LIBINJECTION_SQLI, field_index) not in flagged:
                 result = libinjection.is_sql_injection(text)
                 if result["is_sqli"]:
@@ -277,7 +284,7 @@ class Engine:
                             "libinjection-sqli",
                             "sqli",
                             "API8:2023",
-                            self.settings.libinjection_sqli_score,
+                            _sqli_score(result["fingerprint"], self.settings.libinjection_sqli_score),
                             fields[field_index].location,
                             chain,
                             text[:120],
@@ -310,13 +317,15 @@ class Engine:
         documents = {item.location for item in fields if "```" in item.value}
         if not documents:
             return matches
-        limit = self.settings.code_block_score
-        return [
-            dataclasses.replace(match, score=min(match.score, limit))
-            if match.location in documents
-            else match
-            for match in matches
-        ]
+        damped: list[Match] = []
+        budget = dict.fromkeys(documents, self.settings.code_block_score)
+        for match in matches:
+            if match.location in budget:
+                score = min(match.score, budget[match.location])
+                budget[match.location] -= score
+                match = dataclasses.replace(match, score=score)
+            damped.append(match)
+        return damped
 
     def _exclude(self, matches: list[Match]) -> list[Match]:
         exclusions = self.settings.exclusions
@@ -327,6 +336,24 @@ class Engine:
             for match in matches
             if not any(rule.covers(match.rule_id, match.attack_class, match.location) for rule in exclusions)
         ]
+
+
+def _sqli_score(fingerprint: str, score: int) -> int:
+    """Score a libinjection SQLi fingerprint, lower for the shapes of boolean search syntax.
+
+    Search boxes and rule editors accept ``"a b" AND (c OR d)`` or ``x < y && !(z)``, which
+    libinjection reads as a bare word or number joined to a group by a boolean operator. Those
+    fingerprints still count, but need a second finding to block.
+    """
+    if fingerprint[:1] == "n" or fingerprint.startswith(("1&s", "s&(n")):
+        return min(score, 2)
+    return score
+
+
+def _applies(signature: Signature, location: str) -> bool:
+    if location.startswith(KEY_PREFIX):
+        return signature.keys
+    return not signature.scope or location.startswith(signature.scope)
 
 
 def _category(attack_class: str) -> str:

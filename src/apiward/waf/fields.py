@@ -13,6 +13,9 @@ from urllib.parse import unquote_plus
 
 from apiward.waf.request import HttpRequest
 
+KEY_PREFIX = "body-key."
+"""Location prefix of JSON object keys; only signatures marked ``keys: true`` match them."""
+
 SKIPPED_HEADERS = frozenset(
     {
         "content-length",

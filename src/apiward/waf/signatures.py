@@ -13,6 +13,10 @@ A file looks like::
         match: ["1 union all select 1,2"]
         no_match: ["the union selected a leader"]
 
+Optional keys: ``scope`` (field location prefixes the signature is limited to, such as
+``[path]`` or ``[header.x-filename, multipart.]``), ``keys: true`` (also match JSON object
+keys), ``case_sensitive: true``.
+
 Patterns use the hyperscan dialect (a PCRE subset), matched case-insensitively over decoded
 field values; ``match`` and ``no_match`` are the strings each signature's tests check.
 """
@@ -60,6 +64,10 @@ class Signature:
     match: tuple[str, ...] = ()
     no_match: tuple[str, ...] = ()
     case_sensitive: bool = False
+    scope: tuple[str, ...] = ()
+    """Field location prefixes this signature applies to, such as ``path`` or ``header.``; empty means all."""
+    keys: bool = False
+    """Also match JSON object keys, which are otherwise not treated as payload."""
 
 
 def load_signatures(directory: Path = SIGNATURE_DIR) -> list[Signature]:
@@ -127,6 +135,8 @@ def parse_signature(entry: Any, attack_class: str, category: str, source: str) -
         match=tuple(str(item) for item in entry.get("match", ())),
         no_match=tuple(str(item) for item in entry.get("no_match", ())),
         case_sensitive=bool(entry.get("case_sensitive", False)),
+        scope=tuple(str(item) for item in entry.get("scope", ())),
+        keys=bool(entry.get("keys", False)),
     )
 
 

@@ -20,6 +20,12 @@ def test_benign_json_passes(engine: Engine) -> None:
     assert not decision.blocked
 
 
+def test_keys_matched_only_by_key_signatures(engine: Engine) -> None:
+    decision = engine.inspect(_post({"1' union select password from users--": 1, "java.lang.Runtime": 2}))
+    assert [match.rule_id for match in decision.matches] == ["250100"]
+    assert decision.matches[0].location == "body-key.$.java.lang.Runtime"
+
+
 def test_sqli_in_nested_json_blocked(engine: Engine) -> None:
     decision = engine.inspect(_post({"filter": {"items": [{"q": "1' UNION SELECT password FROM users--"}]}}))
     assert decision.blocked
@@ -82,7 +88,7 @@ def test_code_block_matches_damped(engine: Engine) -> None:
     text = "Run this:\n\n```sql\nSELECT email FROM a\nUNION\nSELECT email FROM b;\n```"
     decision = engine.inspect(_post({"body_markdown": text}))
     assert decision.matches
-    assert all(match.score <= 2 for match in decision.matches)
+    assert sum(match.score for match in decision.matches) <= 2
 
 
 def test_head_and_body_scores_merge(engine: Engine) -> None:
