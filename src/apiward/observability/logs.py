@@ -37,8 +37,9 @@ class JsonLineWriter:
     the buffer :data:`FLUSH_INTERVAL` seconds after the first pending line, unless it exceeds
     :data:`FLUSH_BYTES` first, which writes it at once. Outside an event loop every line is
     written at once.
-    A failing target never raises into the caller: the lines are dropped, counted in
-    ``dropped`` and the error is logged.
+    A failed write (OSError, or a stream already closed) never reaches the caller: the lines are dropped,
+    counted in ``dropped`` and the error is logged. ``write`` still raises TypeError for a
+    record orjson cannot encode, such as one with non-string keys.
     NOTE: file writes run on the event loop thread; they are batched, but a stalled disk or a
     full pipe on stdout still delays the loop.
     """
