@@ -18,6 +18,7 @@ from defusedxml.ElementTree import fromstring as parse_xml  # type: ignore[impor
 
 from apiward.waf.fields import KEY_PREFIX, Extraction, add_pairs
 from apiward.waf.graphql import inspect_graphql
+from apiward.waf.protocol import ALLOWED_CHARSETS
 from apiward.waf.request import HttpRequest
 
 POLLUTING_KEYS = frozenset({"__proto__", "constructor", "prototype"})
@@ -55,6 +56,7 @@ QUERY_OPERATOR_KEYS = frozenset(
 _CHARSET = re.compile(r"charset\s*=\s*\"?([A-Za-z0-9_.:-]+)", re.IGNORECASE)
 _BOUNDARY = re.compile(r"boundary\s*=\s*(?:\"([^\"]{1,70})\"|([^\s;,]{1,70}))", re.IGNORECASE)
 _FORM_SHAPE = re.compile(rb"^[^=&\s{}<>\[\]\"]*=[^\s]*$", re.DOTALL)
+_UNSAFE_PART_NAME = re.compile(r"[\"';=&\\]")
 _DISPOSITION_PARAM = re.compile(r';\s*([A-Za-z*]+)\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^;\s]*))')
 
 
@@ -259,6 +261,14 @@ def _extract_part(chunk: bytes, index: int, extraction: Extraction) -> None:
         header, _, value = line.partition(":")
         if header.strip().lower() != "content-disposition":
             extraction.add(f"multipart{name}.header", value.strip())
+            charset = _CHARSET.search(value)
+            if charset is not None and charset.group(1).lower() not in ALLOWED_CHARSETS:
+                extraction.anomaly(
+                    "charset_not_allowed",
+                    "protocol",
+                    f"multipart{name}.header",
+                    "part charset is not allowed",
+                )
             continue
         params = {key.lower(): quoted or plain for key, quoted, plain in _DISPOSITION_PARAM.findall(value)}
         if value.count("filename") > 1 or value.count("name=") > 2:
@@ -267,6 +277,13 @@ def _extract_part(chunk: bytes, index: int, extraction: Extraction) -> None:
             )
         name = params.get("name", name)
         extraction.add("multipart-name", name)
+        if _UNSAFE_PART_NAME.search(name) or _UNSAFE_PART_NAME.search(params.get("filename", "")):
+            extraction.anomaly(
+                "multipart_name",
+                "protocol",
+                f"multipart.{name}",
+                "part name or filename has quote, =, ; or & in it",
+            )
         for key in ("filename", "filename*"):
             if key in params:
                 extraction.add(f"multipart.{name}.filename", params[key])

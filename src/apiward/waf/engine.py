@@ -21,6 +21,7 @@ from apiward.waf.bodies import extract_body
 from apiward.waf.database import load_database
 from apiward.waf.decode import Variant, decoded_variants
 from apiward.waf.fields import KEY_PREFIX, Anomaly, Extraction, Field, Limits, extract_head
+from apiward.waf.protocol import check_head
 from apiward.waf.request import HttpRequest
 from apiward.waf.signatures import Signature, builtin_signatures
 
@@ -136,6 +137,7 @@ class Engine:
         """Inspect the head of ``request`` and, when ``body`` is true, its body."""
         extraction = Extraction(self.settings.limits)
         extract_head(request, extraction)
+        check_head(request, extraction)
         if body and request.body:
             extract_body(request, request.body, extraction)
         return self.decide(extraction)
@@ -165,7 +167,9 @@ class Engine:
         for index, item in enumerate(extraction.fields):
             value = item.value
             variants: list[Variant] = (
-                decoded_variants(value) if not _NEEDS_DECODING.isdisjoint(value) else [(value, ())]
+                decoded_variants(value)
+                if len(value) >= 16 or not _NEEDS_DECODING.isdisjoint(value)
+                else [(value, ())]
             )
             for text, chain in variants:
                 texts.append(text)

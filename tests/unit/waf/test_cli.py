@@ -30,7 +30,7 @@ def test_explain_corpus_case_passes(tmp_path: Path) -> None:
         "request": {
             "method": "POST",
             "uri": "/v1/customers",
-            "headers": [["Content-Type", "application/json"]],
+            "headers": [["Host", "localhost"], ["Content-Type", "application/json"]],
             "body": '{"name": "Siobhan O\'Brien"}',
             "raw_b64": None,
         },

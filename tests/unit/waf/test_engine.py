@@ -11,7 +11,12 @@ from apiward.waf.signatures import Signature
 
 
 def _post(body: object, path: str = "/api/v1/items") -> HttpRequest:
-    return HttpRequest.from_target("POST", path, [("Content-Type", "application/json")], orjson.dumps(body))
+    headers = [("Host", "api.example.com"), ("Content-Type", "application/json")]
+    return HttpRequest.from_target("POST", path, headers, orjson.dumps(body))
+
+
+def _get(target: str) -> HttpRequest:
+    return HttpRequest.from_target("GET", target, [("Host", "api.example.com")])
 
 
 def test_benign_json_passes(engine: Engine) -> None:
@@ -35,7 +40,7 @@ def test_sqli_in_nested_json_blocked(engine: Engine) -> None:
 
 
 def test_double_encoded_query_names_chain(engine: Engine) -> None:
-    request = HttpRequest.from_target("GET", "/search?q=%253Cscript%253Ealert(1)", [])
+    request = _get("/search?q=%253Cscript%253Ealert(1)")
     decision = engine.inspect(request)
     assert decision.blocked
     chains = {match.chain for match in decision.matches if match.rule_id == "110100"}
@@ -43,7 +48,7 @@ def test_double_encoded_query_names_chain(engine: Engine) -> None:
 
 
 def test_match_spanning_two_fields_dropped(engine: Engine) -> None:
-    request = HttpRequest.from_target("GET", "/?a=x%27&b=or%201%3D1", [])
+    request = _get("/?a=x%27&b=or%201%3D1")
     decision = engine.inspect(request)
     assert all(match.location in ("query.a", "query.b") for match in decision.matches)
     assert "100101" not in {match.rule_id for match in decision.matches}
@@ -59,7 +64,7 @@ def test_exclusion_by_field_and_rule() -> None:
 
 
 def test_limit_policy_deny_and_pass() -> None:
-    request = HttpRequest.from_target("GET", "/?" + "&".join(f"k{i}=v" for i in range(30)), [])
+    request = _get("/?" + "&".join(f"k{i}=v" for i in range(30)))
     denying = Engine(Settings(limits=Limits(max_fields=5)))
     passing = Engine(Settings(limits=Limits(max_fields=5), on_limit="pass"))
     assert denying.inspect(request).blocked
@@ -79,7 +84,7 @@ def test_custom_rule_compiled_with_builtins() -> None:
         pattern=r"\bexport_all\b",
     )
     engine = Engine(Settings(), custom=[rule])
-    decision = engine.inspect(HttpRequest.from_target("GET", "/?mode=export_all", []))
+    decision = engine.inspect(_get("/?mode=export_all"))
     assert decision.blocked
     assert [match.rule_id for match in decision.matches] == ["900001"]
 
@@ -92,7 +97,7 @@ def test_code_block_matches_damped(engine: Engine) -> None:
 
 
 def test_head_and_body_scores_merge(engine: Engine) -> None:
-    head = engine.inspect(HttpRequest.from_target("GET", "/?a=1", []), body=False)
+    head = engine.inspect(_get("/?a=1"), body=False)
     body = engine.inspect_body(_post({"q": "<script>alert(1)</script>"}))
     merged = engine.merge(head, body)
     assert merged.score == body.score

@@ -1,0 +1,88 @@
+"""Protocol checks on the request head: method, target form, Host, headers and content type.
+
+These are not signatures over values but rules about the request's shape, so they run as code
+and report anomalies of class ``protocol``.
+"""
+
+from __future__ import annotations
+
+import re
+
+from apiward.waf.fields import Extraction
+from apiward.waf.request import HttpRequest
+
+ALLOWED_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+RESTRICTED_HEADERS = frozenset({"content-range", "if", "lock-token", "request-range", "proxy", "translate"})
+"""WebDAV and legacy headers that API clients do not send and attacks use (httpoxy, range abuse)."""
+ALLOWED_CHARSETS = frozenset(
+    {
+        "utf-8",
+        "utf8",
+        "us-ascii",
+        "ascii",
+        "iso-8859-1",
+        "latin1",
+        "iso-8859-15",
+        "windows-1252",
+        "utf-16",
+        "utf-16le",
+        "utf-16be",
+    }
+)
+_MEDIA_TYPE = re.compile(r"^\s*[a-z0-9!#$&^_.+-]+/[a-z0-9!#$&^_.+-]+\s*(?:;.*)?$", re.IGNORECASE)
+_CHARSET = re.compile(r";\s*charset\s*=\s*\"?([^\s\";]*)", re.IGNORECASE)
+
+
+def check_head(request: HttpRequest, extraction: Extraction) -> None:
+    """Record protocol anomalies of the request line and headers."""
+    if request.method not in ALLOWED_METHODS:
+        extraction.anomaly(
+            "method_not_allowed", "protocol", "method", f"method {request.method[:40]!r} is not allowed"
+        )
+    if not request.path.startswith("/") and not (request.method == "OPTIONS" and request.path == "*"):
+        extraction.anomaly(
+            "invalid_target", "protocol", "path", "request target is not in origin form (/path)"
+        )
+    host_count = 0
+    for name, value in request.headers:
+        if name == "host":
+            host_count += 1
+        elif name in RESTRICTED_HEADERS:
+            extraction.anomaly(
+                "restricted_header", "protocol", f"header.{name}", f"header {name!r} is not allowed"
+            )
+        elif name == "connection":
+            _check_connection(value, extraction)
+        elif name == "content-type":
+            _check_content_type(value, extraction)
+    if host_count != 1:
+        extraction.anomaly(
+            "host_header", "protocol", "header.host", f"{host_count} Host headers; expected exactly one"
+        )
+
+
+def _check_connection(value: str, extraction: Extraction) -> None:
+    tokens = [token.strip().lower() for token in value.split(",") if token.strip()]
+    if len(tokens) != len(set(tokens)) or {"close", "keep-alive"} <= set(tokens):
+        extraction.anomaly(
+            "connection_header",
+            "protocol",
+            "header.connection",
+            "Connection header repeats or contradicts itself",
+        )
+
+
+def _check_content_type(value: str, extraction: Extraction) -> None:
+    if not _MEDIA_TYPE.match(value):
+        extraction.anomaly(
+            "invalid_content_type", "protocol", "header.content-type", f"invalid media type {value[:60]!r}"
+        )
+        return
+    charset = _CHARSET.search(value)
+    if charset is not None and charset.group(1).lower() not in ALLOWED_CHARSETS:
+        extraction.anomaly(
+            "charset_not_allowed",
+            "protocol",
+            "header.content-type",
+            f"charset {charset.group(1)[:30]!r} is not allowed",
+        )
