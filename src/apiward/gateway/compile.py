@@ -2,7 +2,7 @@
 
 Compiling builds every stage, binds its hooks, creates one connection pool per upstream and
 the route table, so nothing on the hot path looks at the policy model again. A reload
-compiles the new policy completely before the gateway swaps one reference to it; exchanges
+compiles the new policy completely before the gateway swaps one reference to it. Exchanges
 in flight keep the compiled policy they started with, and its stages and pools are closed
 once the last of them ends.
 """
@@ -101,6 +101,7 @@ class CompiledPolicy:
         self.routes = paths.RouteTable(entries)
         self.forwarding = forwarding.Forwarding(policy.trusted_proxies)
         self.access_log = logs.JsonLineWriter(policy.logging.access_log)
+        self.access_enabled = policy.logging.access_log != "off"
         self.security_log = logs.JsonLineWriter(policy.logging.security_log)
         self.events = sink.EventSink(self.security_log)
 

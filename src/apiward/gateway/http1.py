@@ -1,9 +1,9 @@
 """Strict HTTP/1.1 framing: request and response heads, body framing, canonical output.
 
 The gateway never forwards the client's raw bytes. A head is accepted only when one regular
-expression matches all of it: a token method, a target of visible ASCII, ``HTTP/1.0`` or
-``HTTP/1.1``, then field lines made of a token name, a colon and a value without control
-characters (HTAB allowed), each ended by CRLF. That single match rejects bare CR, bare LF,
+expression matches all of it. The request line is a token method, a target of visible ASCII
+and ``HTTP/1.0`` or ``HTTP/1.1``. Each field line is a token name, a colon and a value without
+control characters other than HTAB, ended by CRLF. That single match rejects bare CR, bare LF,
 obs-fold, whitespace before the colon, invalid name characters and control characters. The
 field-level rules (Content-Length, Transfer-Encoding, Host) are checked next, and the
 upstream receives a head serialised from the parsed values.
@@ -49,7 +49,7 @@ _DROPPED = HOP_BY_HOP | {"content-length", "expect"}
 
 
 class HttpError(Exception):
-    """A message the gateway rejects; ``status`` and ``code`` form the JSON answer."""
+    """A message the gateway rejects; ``status`` and ``code`` go into its JSON response."""
 
     def __init__(self, status: int, code: str, message: str) -> None:
         super().__init__(message)
@@ -132,7 +132,10 @@ def _read_fields(request: RequestHead, fields: str, http10: bool) -> None:
     transfer_encoding: str | None = None
     connection = ""
     hosts = 0
-    for line in fields.split("\r\n")[:-1]:
+
+    lines = fields.split("\r\n")
+    lines.pop()
+    for line in lines:
         name, _, raw_value = line.partition(":")
         name = name.lower()
         value = raw_value.strip(" \t")
@@ -163,6 +166,7 @@ def _read_fields(request: RequestHead, fields: str, http10: bool) -> None:
             else:
                 continue
         items.append((name, value))
+
     _check_framing(request, content_length, transfer_encoding, http10)
     _check_host(request, hosts, http10)
     request.keep_alive = _keep_alive(connection, http10)
@@ -290,6 +294,7 @@ def parse_response_head(head: bytes) -> ResponseHead:
     content_length: str | None = None
     transfer_encoding: str | None = None
     connection = ""
+
     for line in match.group(3).decode("latin-1").split("\r\n")[:-1]:
         name, _, value = line.partition(":")
         name = name.lower()
@@ -305,6 +310,7 @@ def parse_response_head(head: bytes) -> ResponseHead:
                 connection = f"{connection},{value.lower()}" if connection else value.lower()
             continue
         items.append((name, value))
+
     _frame_response(response, content_length, transfer_encoding)
     response.keep_alive = _keep_alive(connection, http10)
     if connection:
@@ -329,8 +335,8 @@ def _frame_response(
 class ChunkedDecoder:
     """Decode a chunked body incrementally and strictly; trailers are checked and dropped.
 
-    ``feed`` returns the data pieces decoded so far; once ``done`` is true, ``rest`` holds the
-    bytes after the body (the next pipelined message).
+    ``feed`` returns the data pieces decoded so far. Once ``done`` is true, ``rest`` contains
+    the bytes after the body, which belong to the next pipelined message.
     """
 
     __slots__ = ("_buffer", "_remaining", "_state", "done", "rest", "total")
@@ -422,6 +428,14 @@ def status_line(status: int) -> bytes:
     return b"HTTP/1.1 %d %s\r\n" % (status, _REASONS.get(status, "Status").encode("ascii"))
 
 
+_STATUS_LINES = {status: status_line(status).decode("ascii") for status in range(100, 600)}
+
+
+def status_line_text(status: int) -> str:
+    """Return the status line as text; lines are pre-built for every status from 100 to 599."""
+    return _STATUS_LINES[status]
+
+
 def error_response(
     status: int,
     code: str,
@@ -430,7 +444,7 @@ def error_response(
     headers: list[tuple[str, str]] | None = None,
     close: bool = False,
 ) -> bytes:
-    """Build the gateway's own JSON answer: ``{"error", "message", "request_id"}``.
+    """Build the gateway's own JSON response: ``{"error", "message", "request_id"}``.
 
     A 1xx, 204 or 304 status carries no body (RFC 9110), so it gets the headers only.
     """

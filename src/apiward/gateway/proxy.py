@@ -5,9 +5,9 @@ connection, so an exchange whose stages are synchronous and whose upstream conne
 idle in the pool runs without creating a task or awaiting anything. A task is created only
 to open a new upstream connection or to await an asynchronous stage hook.
 
-Retries go to another target and happen only for idempotent methods whose whole request is
-still in hand: after a failed connect, or when a reused keep-alive connection closes before
-any response byte arrives (the usual sign that the upstream closed it while it was idle).
+Retries go to another target, and only for idempotent methods whose whole request is still
+in hand. A retry follows a failed connect, or a reused keep-alive connection that closes
+before any response byte arrives, which usually means the upstream closed it while idle.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from apiward.gateway.http1 import (
     encode_chunk,
     error_response,
     serialize_head,
-    status_line,
+    status_line_text,
 )
 from apiward.gateway.pipeline import Exchange, Headers, Verdict, run_hooks, run_hooks_sync
 from apiward.gateway.upstream import Target, UpstreamConnection
@@ -77,6 +77,12 @@ class LengthReader:
 class Flow:
     """One request and its response on a client connection."""
 
+    __slots__ = (
+        "body", "body_mode", "collected", "collected_size", "compiled", "conn", "exchange", "finished",
+        "keep_alive", "out", "request", "response_chunked", "response_head", "response_pending",
+        "response_sent", "response_started", "route", "streamed", "tried", "upstream",
+    )
+
     def __init__(self, conn: ClientConnection, request: RequestHead, compiled: CompiledPolicy) -> None:
         self.conn = conn
         self.request = request
@@ -112,17 +118,19 @@ class Flow:
         exchange = self.exchange
         forwarding = self.compiled.forwarding
         exchange.request_id = forwarding.request_id(self.conn.peer_ip, request.headers)
+
         if request.chunked:
             self.body = ChunkedDecoder()
         elif request.content_length > 0:
             self.body = LengthReader(request.content_length)
         if self.body is not None:
-            # From here on, an early answer closes the connection: the unread body must never
-            # be parsed as the next request.
+            # From here on, an early response closes the connection, because the unread body
+            # must never be parsed as the next request.
             self.body_mode = _WAITING
         if request.content_length > self.compiled.limits.max_body_bytes:
             self.answer(413, "body_too_large", "The request body is too large.")
             return
+
         try:
             path, encoded_slash = paths.normalize_path(request.raw_path)
             exchange.path = path
@@ -137,6 +145,7 @@ class Flow:
         if encoded_slash and not route.allow_encoded_slashes:
             self.answer(400, "encoded_slash", "An encoded slash (%2F) is not allowed in this path.")
             return
+
         self.route = route
         exchange.route = route.route
         exchange.client_ip = client_ip = forwarding.client_ip(self.conn.peer_ip, request.headers)
@@ -144,6 +153,7 @@ class Flow:
             request.headers, peer_ip=self.conn.peer_ip, client_ip=client_ip, scheme=self.conn.scheme,
             host=request.host or "", request_id=exchange.request_id,
         )
+
         if route.request_head_async:
             self.spawn(self._run_async(run_hooks(route.request_head, exchange), self._after_request_head))
         else:
@@ -156,7 +166,8 @@ class Flow:
         route = self.route
         assert route is not None
         exchange = self.exchange
-        if self.body is not None and any(stage.wants_request_body(exchange) for stage in route.body_stages):
+        if self.body is not None and route.body_stages and any(
+                stage.wants_request_body(exchange) for stage in route.body_stages):
             self._start_collect()
         else:
             self.dispatch()
@@ -313,6 +324,7 @@ class Flow:
         upstream.begin(self, request.method == "HEAD")
         target = f"{request.method} {self.exchange.path}?{request.query} HTTP/1.1\r\n" if request.query else (
             f"{request.method} {self.exchange.path} HTTP/1.1\r\n")
+
         mode = self.body_mode
         if mode == _DONE:
             body = b"".join(self.collected)
@@ -325,6 +337,7 @@ class Flow:
             upstream.write(serialize_head(target, request.headers, framing))
             self.conn.set_deadline("upstream", self._read_timeout())
             return
+
         framing = "transfer-encoding: chunked\r\n" if request.chunked else (
             f"content-length: {request.content_length}\r\n")
         body_reader = self.body
@@ -376,8 +389,8 @@ class Flow:
             self.conn.abort()
             self.finish("error")
             return
-        # Nothing was written to the client yet (the head waits in self.out until the end of
-        # the upstream read), so the bad response is replaced by the gateway's own answer.
+        # Nothing was written to the client yet, because the head waits in self.out until the
+        # end of the upstream read. So the gateway's own 502 replaces the bad response.
         self.out.clear()
         self.response_started = False
         self.response_chunked = False
@@ -406,7 +419,8 @@ class Flow:
         assert route is not None
         if self.body_mode != _STREAM:
             self.conn.set_deadline("upstream", self._read_timeout())
-        wants_body = any(stage.wants_response_body(exchange) for stage in route.response_body_stages)
+        wants_body = bool(route.response_body_stages) and any(
+            stage.wants_response_body(exchange) for stage in route.response_body_stages)
         if wants_body or route.response_head_async:
             self.response_pending = []
             self.spawn(self._inspect_response(wants_body))
@@ -436,7 +450,7 @@ class Flow:
             headers.remove("x-request-id")
         for name, value in self.exchange.extra_response_headers:
             headers.add(name, value)
-        self.out.append(serialize_head(status_line(head.status).decode("latin-1"), headers, framing))
+        self.out.append(serialize_head(status_line_text(head.status), headers, framing))
         self.response_started = True
 
     def on_response_data(self, data: bytes) -> None:
@@ -468,8 +482,9 @@ class Flow:
             self.conn.set_deadline("upstream", self._read_timeout())
 
     async def _inspect_response(self, wants_body: bool) -> None:
-        # NOTE: the response is buffered whole while async response hooks or body stages run;
-        # reading from the upstream pauses when the limit of the body stages is reached.
+        # NOTE: the response is buffered whole while async response hooks or body stages run.
+        # The body is checked against the stages' limit every 5 ms, so it can pass the limit
+        # by what arrives in that time before the 502.
         route = self.route
         head = self.response_head
         assert route is not None and head is not None
@@ -477,6 +492,7 @@ class Flow:
         if verdict is not None:
             self._deny_response(verdict)
             return
+
         pending = self.response_pending
         assert pending is not None
         if wants_body:
@@ -493,6 +509,7 @@ class Flow:
                 self._deny_response(verdict)
                 return
             pending[:] = [body, b""]
+
         self.response_pending = None
         self._start_response(head)
         ended = bool(pending) and pending[-1] == b""
@@ -512,7 +529,7 @@ class Flow:
         self._emit(verdict)
         self._answer_verdict(verdict)
 
-    # -- answers and the end of the exchange --------------------------------------------
+    # -- the gateway's own responses and the end of the exchange -------------------------
 
     def deny(self, verdict: Verdict) -> None:
         """End the exchange with a stage's verdict; the response hooks still see the answer."""
@@ -582,7 +599,8 @@ class Flow:
                     log.exception("log hook of stage %s failed on request %s", hook.stage.name,
                                   exchange.request_id)
         compiled = self.compiled
-        compiled.access_log.write(logs.access_record(exchange, outcome))
+        if compiled.access_enabled:
+            compiled.access_log.write(logs.access_record(exchange, outcome))
         gateway = self.conn.gateway
         gateway.metrics.request(route.name if route is not None else "", exchange.status,
                                 time.perf_counter() - exchange.started)

@@ -1,4 +1,4 @@
-"""Stages on a route: denials answer JSON, become security events, and keep response headers."""
+"""Stages on a route: denials return JSON, become security events and keep response headers."""
 
 from __future__ import annotations
 
