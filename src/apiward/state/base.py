@@ -2,8 +2,8 @@
 
 Every operation is one atomic check-and-update, so concurrent workers and gateway processes
 sharing one back end never let more requests through than a limit allows. Times given to the
-interface are in seconds; a back end reads its own clock (Redis uses the server's ``TIME``, so
-gateway nodes with skewed clocks still agree).
+interface are in seconds. A back end reads its own clock: Redis uses the server's ``TIME``, so
+gateway nodes with skewed clocks still agree.
 """
 
 from __future__ import annotations

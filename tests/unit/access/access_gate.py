@@ -54,7 +54,7 @@ class Gate:
         query: str = "", headers: list[tuple[str, str]] | None = None, method: str = "GET",
         path_params: dict[str, str] | None = None, status: int = 200,
     ) -> Exchange:
-        """Run one request through the request and log hooks; ``status`` is the upstream's answer."""
+        """Run one request through the request and log hooks; ``status`` is the upstream's response status."""
         route, stages = self.routes[route_name or next(iter(self.routes))]
         exchange = Exchange(
             request_id=uuid.uuid4().hex, method=method, path=path, query=query,

@@ -57,7 +57,12 @@ def encode(value: Any) -> bytes:
     if isinstance(value, list):
         return _control(_TYPE_ARRAY, len(value)) + b"".join(encode(item) for item in value)
     if isinstance(value, int):
-        type_id = _TYPE_UINT16 if value < 2**16 else _TYPE_UINT32 if value < 2**32 else _TYPE_UINT64
+        if value < 2**16:
+            type_id = _TYPE_UINT16
+        elif value < 2**32:
+            type_id = _TYPE_UINT32
+        else:
+            type_id = _TYPE_UINT64
         return _control(type_id, len(_uint(value))) + _uint(value)
     raise TypeError(f"cannot encode {type(value).__name__}")
 

@@ -401,7 +401,7 @@ def test_api_key_plaintext_rejected(gate: Callable[..., Gate]) -> None:
 
 @pytest.fixture
 async def authorization_server() -> AsyncIterator[LoopbackServer]:
-    def answer(method: str, path: str, body: bytes) -> tuple[int, bytes]:
+    def respond(method: str, path: str, body: bytes) -> tuple[int, bytes]:
         token = dict(pair.split("=", 1) for pair in body.decode().split("&"))["token"]
         if token == "opaque-good":
             document: dict[str, Any] = {"active": True, "sub": "bob", "client_id": "cli",
@@ -410,7 +410,7 @@ async def authorization_server() -> AsyncIterator[LoopbackServer]:
             document = {"active": False}
         return 200, json.dumps(document).encode()
 
-    server = await LoopbackServer(answer).start()
+    server = await LoopbackServer(respond).start()
     yield server
     await server.close()
 

@@ -7,7 +7,7 @@ A 401 carries ``WWW-Authenticate`` with an RFC 6750 error code; why a token fail
 to the SecurityEvent.
 
 The stage is synchronous when every key is in the policy (no JWKS URL, no introspection), so
-the common case costs no coroutine; otherwise it awaits the JWKS refresh or the introspection.
+the common case costs no coroutine. Otherwise it awaits the JWKS refresh or the introspection.
 """
 
 from __future__ import annotations

@@ -6,7 +6,7 @@
 3. Every object binding must hold: the path or query parameter equals the bound claim, unless
    the caller has one of the exempt roles or scopes (403).
 
-``log`` watches the answers: one identity that gets 403/404 for ``distinct_ids`` different
+``log`` watches the response statuses: one identity that gets 403/404 for ``distinct_ids`` different
 object ids of the route within the window raises a SecurityEvent (``object_enumeration``) and,
 when configured, bans the client.
 """

@@ -3,7 +3,7 @@
 ``request_head`` runs before every other stage and denies a banned client with 403.
 ``log`` runs after every exchange; when another stage denied the request with a 4xx verdict,
 it adds the request to the client's sliding window of denials in the shared state, and bans the
-client once the window holds ``threshold`` denials. Operators list and lift bans with
+client once the window contains ``threshold`` denials. Operators list and lift bans with
 ``apiward bans``.
 """
 

@@ -23,23 +23,23 @@ MAX_RESPONSE_BYTES = 64 * 1024
 
 
 class IntrospectionError(Exception):
-    """The introspection endpoint could not be asked or gave an invalid answer."""
+    """The introspection request failed or returned an invalid response."""
 
 
 @dataclass(slots=True)
-class _Answer:
+class _CachedResult:
     identity: Identity | None
     deadline: float
 
 
 class Introspector:
-    """Ask the authorization server whether an opaque token is active, and remember the answer."""
+    """Ask the authorization server whether an opaque token is active, and cache the response."""
 
     def __init__(self, config: IntrospectionConfig, policy_dir: Path | None) -> None:
         self.config = config
         secret = read_secret(config.client_secret, policy_dir).decode().strip()
         self.auth = httpx.BasicAuth(config.client_id, secret)
-        self.cache: dict[bytes, _Answer] = {}
+        self.cache: dict[bytes, _CachedResult] = {}
         self.requests = 0
         self._client: httpx.AsyncClient | None = None
 
@@ -57,7 +57,7 @@ class Introspector:
             return cached.identity
         document = await self._ask(token)
         identity, deadline = self._read(document, now)
-        self._remember(digest, _Answer(identity, deadline))
+        self._remember(digest, _CachedResult(identity, deadline))
         return identity
 
     async def _ask(self, token: str) -> dict[str, Any]:
@@ -74,13 +74,13 @@ class Introspector:
         except httpx.HTTPError as error:
             raise IntrospectionError(f"introspection request failed: {type(error).__name__}") from None
         if response.status_code != 200 or len(response.content) > MAX_RESPONSE_BYTES:
-            raise IntrospectionError(f"introspection endpoint answered {response.status_code}")
+            raise IntrospectionError(f"introspection request failed with status {response.status_code}")
         try:
             document = orjson.loads(response.content)
         except orjson.JSONDecodeError:
-            raise IntrospectionError("introspection answer is not JSON") from None
+            raise IntrospectionError("introspection response is not JSON") from None
         if not isinstance(document, dict) or not isinstance(document.get("active"), bool):
-            raise IntrospectionError('introspection answer has no boolean "active"')
+            raise IntrospectionError('introspection response has no boolean "active"')
         return document
 
     def _read(self, document: dict[str, Any], now: float) -> tuple[Identity | None, float]:
@@ -106,9 +106,9 @@ class Introspector:
         )
         return identity, latest
 
-    def _remember(self, digest: bytes, answer: _Answer) -> None:
+    def _remember(self, digest: bytes, result: _CachedResult) -> None:
         if self.config.cache_size == 0:
             return
         if len(self.cache) >= self.config.cache_size:
             del self.cache[next(iter(self.cache))]
-        self.cache[digest] = answer
+        self.cache[digest] = result

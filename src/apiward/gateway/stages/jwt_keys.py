@@ -1,8 +1,8 @@
 """JWT verification keys, each bound to one algorithm, and the JWK Set cache.
 
-A key never verifies an algorithm other than the one it is bound to, and the binding is
-checked against the key type when the key is loaded: an HMAC secret only verifies HS*, an RSA
-key only RS*/PS*, an EC key only the ES* of its curve, an OKP key only EdDSA. So a token that
+A key never verifies an algorithm other than the one it is bound to. The binding is checked
+against the key type when the key is loaded: an HMAC secret only verifies HS*, an RSA key only
+RS*/PS*, an EC key only the ES* of its curve, an OKP key only EdDSA. So a token that
 names HS256 is never checked with an RSA public key's bytes, and ``none`` has no key at all.
 
 Keys come from the policy (PEM, JWK or secret by reference) or from the configured JWKS URL.
@@ -279,7 +279,7 @@ class JwksCache:
         request_headers = {"accept": "application/json"}
         async with client, client.stream("GET", self.config.url, headers=request_headers) as response:
             if response.status_code != 200:
-                raise KeyLoadError(f"JWKS URL answered {response.status_code}")
+                raise KeyLoadError(f"JWKS request failed with status {response.status_code}")
             body = bytearray()
             async for chunk in response.aiter_bytes():
                 body += chunk

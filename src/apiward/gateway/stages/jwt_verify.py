@@ -3,9 +3,9 @@
 The steps of :meth:`JwtVerifier.verify`, in order:
 
 1. Split the compact serialisation into three base64url parts (no JSON serialisation).
-2. Read the header: ``alg`` must be an algorithm some key is bound to (so never ``none``);
-   any ``crit`` parameter is rejected because no JWS extension is implemented; ``jku``, ``x5u``,
-   ``jwk`` and ``x5c`` are ignored.
+2. Read the header. ``alg`` must be an algorithm some key is bound to, so never ``none``.
+   Any ``crit`` parameter is rejected because no JWS extension is implemented. ``jku``,
+   ``x5u``, ``jwk`` and ``x5c`` are ignored.
 3. Choose keys by ``kid`` and ``alg`` among the configured and JWKS keys only.
 4. Verify the signature over the first two parts.
 5. Check the claims: required claims, ``exp``, ``nbf``, ``iat`` with leeway, exact ``iss``,

@@ -1,9 +1,9 @@
 """The ``rate_limit`` stage: GCRA limits on the resolved client, route, headers and consumer.
 
 Each limit is a GCRA bucket in the shared state back end. Limits are checked in the order the
-policy lists them, each check atomic on its own, and checking stops at the first limit that
-denies; so list the short limits first (``10/s`` before ``1000/day``), and a request refused by
-the short limit does not use up the long quota.
+policy lists them, each check atomic on its own. Checking stops at the first limit that denies,
+so list the short limits first (``10/s`` before ``1000/day``): a request denied by the short
+limit then does not use up the long quota.
 
 With the ``memory`` back end the checks run synchronously (no coroutine on the hot path); with
 Redis each limit costs one round trip.
@@ -40,7 +40,7 @@ class CompiledLimit:
 
 
 class RateLimitStage(Stage):
-    """Deny with 429 once a bucket is empty; add RateLimit headers to every answer."""
+    """Deny with 429 once a bucket is empty; add RateLimit headers to every response."""
 
     name: ClassVar[str] = "rate_limit"
 

@@ -70,7 +70,7 @@ class JwksConfig(_Model):
 
 
 class JwtConfig(_Model):
-    """Where the token is read from and which claims it must carry."""
+    """JWT settings: token locations, verification keys and required claims."""
 
     keys: list[JwtKey] = Field(default_factory=list)
     jwks: JwksConfig | None = None
@@ -132,7 +132,7 @@ class IntrospectionConfig(_Model):
     client_secret: SecretRef
     timeout: Duration = Field(3.0, gt=0)
     cache_ttl: Duration = Field(
-        60.0, description="Longest time an answer is reused (never past the token's exp).",
+        60.0, description="Maximum time a response is reused (never past the token's exp).",
     )
     cache_size: int = Field(10_000, ge=0)
 

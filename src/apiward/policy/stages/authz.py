@@ -51,7 +51,7 @@ class EnumerationConfig(_Model):
 
 
 class AuthzConfig(StageConfig):
-    """Who may call the route: scopes, roles, claims, and object ownership."""
+    """Route authorization: required scopes, roles and claims, and object ownership."""
 
     require_authentication: bool = Field(True, description="Deny callers without an identity (401).")
     rules: list[AuthzRule] = Field(

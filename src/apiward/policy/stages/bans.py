@@ -19,5 +19,5 @@ class BansConfig(StageConfig):
     )
     exempt_clients: list[Network] = Field(default_factory=list, description="Clients never banned.")
     check_cache: Duration = Field(
-        0.0, description="Seconds a 'not banned' answer from a shared back end is reused in this process.",
+        0.0, description="Seconds a 'not banned' result from a shared back end is reused in this process.",
     )
