@@ -7,6 +7,9 @@ can spread the buckets.
 
 The URL is a redis-py URL; ``key_prefix`` in its query (default ``apiward:``) is taken out and
 put in front of every key, so several gateways or tests can share one server.
+
+NOTE: the keys are ready for Redis Cluster, but the client is a single-node ``redis.asyncio.Redis``
+and has only been run against one server; a cluster needs ``RedisCluster`` here.
 """
 
 from __future__ import annotations

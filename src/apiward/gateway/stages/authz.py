@@ -123,6 +123,8 @@ class AuthzStage(Stage):
             category="API1:2023", attack_class="enumeration",
             details={"caller": who, "distinct_ids": count, "window": config.window},
         )
+        # NOTE: the proxy emits the events of denials; this one, added in the log hook, reaches
+        # the event sink only if the proxy also emits events appended after its log hooks ran.
         exchange.event(verdict, self.name, "logged")
         log.warning(
             "object enumeration on route %s by %s: %d distinct ids denied within %gs",
