@@ -78,6 +78,10 @@ def _check_content_type(value: str, extraction: Extraction) -> None:
             "invalid_content_type", "protocol", "header.content-type", f"invalid media type {value[:60]!r}"
         )
         return
+    if "boundary" in value.lower() and not value.lower().lstrip().startswith("multipart/"):
+        extraction.anomaly(
+            "boundary_not_multipart", "protocol", "header.content-type", "boundary on a non-multipart type"
+        )
     charset = _CHARSET.search(value)
     if charset is not None and charset.group(1).lower() not in ALLOWED_CHARSETS:
         extraction.anomaly(
