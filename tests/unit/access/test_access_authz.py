@@ -179,3 +179,29 @@ async def test_enumeration_can_ban(gate: Callable[..., Gate], state: StateStore)
     ban = await state.banned("192.0.2.66")
     assert ban is not None
     assert ban.reason == "object enumeration"
+
+
+async def test_binding_to_jwt_claim(gate: Callable[..., Gate], monkeypatch: pytest.MonkeyPatch) -> None:
+    from token_support import sign
+
+    secret = "claims-test-secret-0123456789abcdef"
+    monkeypatch.setenv("APIWARD_TEST_CLAIMS_SECRET", secret)
+    g = gate("""
+routes:
+  - name: tenant
+    match: {path: "/tenants/{tenant}/invoices"}
+    upstream: app
+    authn: {jwt: {keys: [{algorithm: HS256, secret: env:APIWARD_TEST_CLAIMS_SECRET}]}}
+    authz: {bind: [{param: tenant, claim: org}]}
+""")
+
+    async def status(org: object, tenant: str) -> int:
+        token = sign(secret.encode(), "HS256", org=org, iss=None, aud=None)
+        exchange = await g.send("tenant", headers=[("authorization", f"Bearer {token}")],
+                                path=f"/tenants/{tenant}/invoices", path_params={"tenant": tenant})
+        return exchange.status
+
+    assert await status("acme", "acme") == 200
+    assert await status("acme", "globex") == 403
+    assert await status(None, "acme") == 403
+    assert await status(["acme"], "acme") == 403

@@ -141,10 +141,12 @@ class AuthnStage(Stage):
         return None
 
 
-class StaticAuthnStage(AuthnStage):
-    """Keys and API keys all in the policy: no I/O, no coroutine."""
+    def _bearer_or_decision(self, exchange: Exchange) -> str | Verdict | None:
+        """Settle the request without a bearer token, or return the token still to check.
 
-    def request_head(self, exchange: Exchange) -> Verdict | None:
+        Returns a Verdict to deny, None when the request may go on (a valid API key, or an
+        anonymous caller where authentication is optional), or the bearer token.
+        """
         try:
             credential = self._credential(exchange)
         except CredentialError as error:
@@ -154,27 +156,31 @@ class StaticAuthnStage(AuthnStage):
         kind, value = credential
         if kind == "api_key":
             return self._api_key(exchange, value)
-        if self.verifier is None:
+        if self.verifier is None and self.introspector is None:
             return self._invalid("bearer tokens are not configured")
-        return self._jwt(exchange, value)
+        return value
+
+
+class StaticAuthnStage(AuthnStage):
+    """Keys and API keys all in the policy: no I/O, no coroutine."""
+
+    def request_head(self, exchange: Exchange) -> Verdict | None:
+        token = self._bearer_or_decision(exchange)
+        if not isinstance(token, str):
+            return token
+        return self._jwt(exchange, token)
 
 
 class RemoteAuthnStage(AuthnStage):
     """JWKS keys or introspection: may await the identity provider."""
 
     async def request_head(self, exchange: Exchange) -> Verdict | None:
-        try:
-            credential = self._credential(exchange)
-        except CredentialError as error:
-            return self._invalid(str(error), 400, "invalid_request")
-        if credential is None:
-            return self._anonymous()
-        kind, value = credential
-        if kind == "api_key":
-            return self._api_key(exchange, value)
+        token = self._bearer_or_decision(exchange)
+        if not isinstance(token, str):
+            return token
         if self.introspector is not None:
-            return await self._introspect(exchange, value)
-        return await self._jwt_with_jwks(exchange, value)
+            return await self._introspect(exchange, token)
+        return await self._jwt_with_jwks(exchange, token)
 
     async def _jwt_with_jwks(self, exchange: Exchange, token: str) -> Verdict | None:
         assert self.verifier is not None and self.jwks is not None  # RemoteAuthnStage has one or the other
