@@ -57,7 +57,7 @@ def scan(
     from apiward.scanner.reports.terminal import show
     from apiward.scanner.scan import ScanOptions, run_scan
 
-    console = Console(stderr=output is None and output_format != "terminal")
+    console = Console(stderr=output is None and output_format != "terminal", soft_wrap=True)
     try:
         if output_format not in FORMATS:
             raise UsageError(f"invalid --format {output_format!r}; expected one of: {', '.join(FORMATS)}")

@@ -34,6 +34,8 @@ class ScanReport:
     requests_sent: int = 0
     duration: float = 0.0
     started_at: str = ""
+    documented_methods: dict[str, list[str]] = field(default_factory=dict)
+    """Methods the spec declares per path, for patches that allow only those."""
 
     def findings(self) -> list[Result]:
         return [result for result in self.results if result.status is Status.FINDING]

@@ -23,12 +23,13 @@ _SECRET_HEADERS = frozenset(
 # A pattern of key names, not a secret.
 _CREDENTIAL_NAMES = (
     r"(?:password|passwd|pwd|secret|token|api[_-]?key|apikey|auth[_-]?token|access[_-]?token|"
-    r"refresh[_-]?token|private[_-]?key|client[_-]?secret)"
+    r"refresh[_-]?token|private[_-]?key|client[_-]?secret|authorization|cookie)"
 )
 _JSON_SECRET = re.compile(
     r'("[A-Za-z_]*' + _CREDENTIAL_NAMES + r'[A-Za-z_]*"\s*:\s*")([^"]{1,4})([^"]*)(")', re.I
 )
 _FORM_SECRET = re.compile(r"((?:^|&)[A-Za-z_]*" + _CREDENTIAL_NAMES + r"[A-Za-z_]*=)([^&]{1,4})([^&]*)", re.I)
+_BEARER = re.compile(r"\b(Bearer|Basic)\s+([A-Za-z0-9._~+/=-]{4,})")
 _JWT = re.compile(r"\beyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*\.[A-Za-z0-9_-]*")
 
 
@@ -47,6 +48,7 @@ def mask_headers(headers: dict[str, str]) -> dict[str, str]:
 def mask_body(text: str) -> str:
     """Mask credential-like JSON values, form fields and JWTs in a body."""
     text = _JWT.sub(lambda match: mask_value(match.group(0)), text)
+    text = _BEARER.sub(lambda match: f"{match.group(1)} {mask_value(match.group(2))}", text)
     text = _JSON_SECRET.sub(
         lambda m: m.group(1) + m.group(2) + ("…" if m.group(3) else "") + m.group(4), text
     )

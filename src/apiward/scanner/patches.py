@@ -26,14 +26,31 @@ def _route_name(method: str, path: str) -> str:
     return f"patch-{slug or 'target'}"
 
 
-def _stages_for(results: list[Result]) -> dict[str, Any]:
+# Starting rates per check; NOTE: estimates for a first patch, to be tuned to real traffic.
+_RATES = {"login-no-throttle": "5/min", "business-flow": "3/hour", "no-rate-limit": "20/s"}
+
+
+def _stage_config(result: Result, documented: dict[str, list[str]]) -> tuple[str, Any] | None:
+    """Return (stage, configuration) that mitigates one finding, or None when no route stage can."""
+    stage = CHECKS[result.check].patch
+    if stage == "methods":
+        allowed = documented.get(result.path) or ["GET"]
+        return stage, {"allow": sorted(set(allowed) - {result.method} or {"GET"})}
+    if stage == "rate_limit":
+        return stage, {"limits": [{"rate": _RATES.get(result.check, "20/s"), "key": ["client", "route"]}]}
+    if stage in ("authz", "waf", "headers"):
+        return stage, {}
+    # authn needs the target's keys, and redaction, schema, limits and route changes are not
+    # stages of a route yet, so those findings are listed as comments only.
+    return None
+
+
+def _stages_for(results: list[Result], documented: dict[str, list[str]]) -> dict[str, Any]:
     stages: dict[str, Any] = {}
     for result in results:
-        stage = CHECKS[result.check].patch
-        if stage == "methods" and result.method not in (TARGET, "TRACE") and result.check == "method-switch":
-            continue
-        if stage in STAGE_NAMES:
-            stages.setdefault(stage, {})
+        config = _stage_config(result, documented)
+        if config is not None and config[0] in STAGE_NAMES:
+            stages.setdefault(config[0], config[1])
     return stages
 
 
@@ -52,7 +69,7 @@ def build_patches(report: ScanReport) -> str:
             "name": _route_name(method, path),
             "match": match,
             "upstream": _UPSTREAM_PLACEHOLDER,
-            **_stages_for(results),
+            **_stages_for(results, report.documented_methods),
         }
         for result in results:
             stage = CHECKS[result.check].patch or "none"

@@ -69,6 +69,8 @@ def run_scan(
         probe = client.send("GET", "/")
         if probe.status is None:
             raise TargetError(f"cannot reach target {options.target}: {probe.error}")
+        for operation in spec.operations:
+            report.documented_methods.setdefault(operation.path, []).append(operation.method)
         ctx = ScanContext(spec, client, auth, allow_destructive=options.allow_destructive)
         if from_target:
             ctx.cache["spec-path-on-target"] = urlsplit(options.spec).path
