@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -125,3 +127,35 @@ async def test_redis_down_raises_state_error() -> None:
     with pytest.raises(StateError, match="rate check on redis failed"):
         await store.rate_check("k", 1.0, 1)
     await store.close()
+
+
+async def test_stage_close_releases_redis(tmp_path: Path) -> None:
+    from access_gate import redis_url
+
+    from apiward.gateway.pipeline import StageContext
+    from apiward.gateway.stages import build_stage
+
+    policy = parse_policy(POLICY + f'state: "{redis_url()}"\n')
+    route = policy.routes[0]
+    services: dict[str, Any] = {}
+    context = StageContext(policy=policy, route=route, policy_dir=tmp_path, services=services)
+    stage = build_stage("rate_limit", policy.stage_config(route, "rate_limit"), context)
+    opened = services["state"]
+
+    assert isinstance(opened, RedisState)
+    await stage.close()
+    assert "state" not in services
+    await stage.close()
+
+
+def test_memory_state_survives_recompile(tmp_path: Path) -> None:
+    from apiward.gateway.pipeline import StageContext
+    from apiward.gateway.stages.access_support import state_for
+
+    policy = parse_policy(POLICY)
+    first = state_for(StageContext(policy=policy, route=None, policy_dir=tmp_path))
+    second = state_for(StageContext(policy=policy, route=None, policy_dir=tmp_path))
+    other = state_for(StageContext(policy=policy, route=None, policy_dir=tmp_path / "other"))
+
+    assert first is second
+    assert other is not first

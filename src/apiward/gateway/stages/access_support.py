@@ -70,6 +70,20 @@ def state_for(context: StageContext) -> StateStore:
     return existing
 
 
+async def release_state(services: dict[str, Any]) -> None:
+    """Close a shared back end that :func:`state_for` opened for a compiled policy being retired.
+
+    Every stage that uses the state calls this from ``close``; the first call closes it and the
+    others find nothing left. Memory stores stay, so the next policy keeps the counters.
+    """
+    store = services.pop("state", None)
+    if store is not None and not isinstance(store, MemoryState):
+        try:
+            await store.close()
+        except Exception as error:  # noqa: BLE001 - closing must not stop the other stages closing
+            log.error("closing the state back end failed: %s", error)
+
+
 def spawn(coroutine: Coroutine[Any, Any, Any], what: str) -> None:
     """Run ``coroutine`` in the background, keeping a reference until it ends and logging its failure."""
     task = asyncio.get_running_loop().create_task(coroutine, name=what)

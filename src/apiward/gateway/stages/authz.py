@@ -21,7 +21,7 @@ from typing import Any, ClassVar
 from urllib.parse import parse_qsl
 
 from apiward.gateway.pipeline import Exchange, Identity, Stage, StageContext, Verdict
-from apiward.gateway.stages.access_support import client_key, short_value, spawn, state_for
+from apiward.gateway.stages.access_support import client_key, release_state, short_value, spawn, state_for
 from apiward.policy.stages.authz import AuthzConfig, AuthzRule, EnumerationConfig, ObjectBinding
 from apiward.state import IPV6_BAN_PREFIX, MemoryState, StateStore
 
@@ -52,7 +52,12 @@ class AuthzStage(Stage):
         self.route_name = str(getattr(context.route, "name", ""))
         self.enumeration = config.enumeration
         self.store: StateStore | None = state_for(context) if config.enumeration else None
+        self.services = context.services
         self.signalled: dict[str, float] = {}
+
+    async def close(self) -> None:
+        if self.store is not None:
+            await release_state(self.services)
 
     def request_head(self, exchange: Exchange) -> Verdict | None:
         identity = exchange.identity

@@ -15,7 +15,7 @@ import time
 from typing import Any, ClassVar
 
 from apiward.gateway.pipeline import Exchange, Stage, StageContext, Verdict
-from apiward.gateway.stages.access_support import client_key, spawn, state_for
+from apiward.gateway.stages.access_support import client_key, release_state, spawn, state_for
 from apiward.policy.stages.bans import BansConfig
 from apiward.state import IPV6_BAN_PREFIX, Ban, MemoryState, StateStore
 
@@ -26,8 +26,9 @@ class BansStage(Stage):
 
     name: ClassVar[str] = "bans"
 
-    def __init__(self, config: BansConfig, store: StateStore) -> None:
+    def __init__(self, config: BansConfig, store: StateStore, services: dict[str, Any]) -> None:
         self.store = store
+        self.services = services
         self.threshold = config.threshold
         self.window = config.window
         self.duration = config.duration
@@ -36,6 +37,9 @@ class BansStage(Stage):
         self.check_cache = config.check_cache
         self.not_banned_until: dict[str, float] = {}
         self.store_errors = 0
+
+    async def close(self) -> None:
+        await release_state(self.services)
 
     def _exempt(self, exchange: Exchange) -> bool:
         if self.exempt_paths and exchange.path.startswith(self.exempt_paths):
@@ -72,8 +76,8 @@ def _banned_verdict(ban: Ban) -> Verdict:
 class MemoryBansStage(BansStage):
     """Bans in this process: synchronous check and count."""
 
-    def __init__(self, config: BansConfig, store: MemoryState) -> None:
-        super().__init__(config, store)
+    def __init__(self, config: BansConfig, store: MemoryState, services: dict[str, Any]) -> None:
+        super().__init__(config, store, services)
         self.memory = store
 
     def request_head(self, exchange: Exchange) -> Verdict | None:
@@ -141,5 +145,5 @@ class SharedBansStage(BansStage):
 def build(config: Any, context: StageContext) -> Stage:
     store = state_for(context)
     if isinstance(store, MemoryState):
-        return MemoryBansStage(config, store)
-    return SharedBansStage(config, store)
+        return MemoryBansStage(config, store, context.services)
+    return SharedBansStage(config, store, context.services)

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from apiward.gateway.pipeline import Exchange, Stage, StageContext, Verdict
-from apiward.gateway.stages.access_support import client_key, short_value, state_for
+from apiward.gateway.stages.access_support import client_key, release_state, short_value, state_for
 from apiward.policy.stages.rate_limit import Limit, RateLimitConfig
 from apiward.state import MemoryState, RateDecision, StateStore
 
@@ -47,6 +47,7 @@ class RateLimitStage(Stage):
     def __init__(self, config: RateLimitConfig, context: StageContext, stage_name: str) -> None:
         self.stage_name = stage_name
         self.store: StateStore = state_for(context)
+        self.services = context.services
         route_name = str(getattr(context.route, "name", ""))
         self.limits = tuple(
             _compile_limit(limit, index, config, route_name, stage_name)
@@ -61,6 +62,9 @@ class RateLimitStage(Stage):
         self.ipv4_prefix = config.ipv4_prefix
         self.ipv6_prefix = config.ipv6_prefix
         self.store_errors = 0
+
+    async def close(self) -> None:
+        await release_state(self.services)
 
     def _exempt(self, exchange: Exchange) -> bool:
         return bool(self.exempt) and any(exchange.client in network for network in self.exempt)
