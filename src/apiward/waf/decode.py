@@ -16,7 +16,8 @@ from urllib.parse import unquote
 MAX_DECODE_PASSES = 4
 """Rounds of URL / HTML / unicode-escape decoding; double and triple encoding stay visible."""
 
-_UNICODE_ESCAPE = re.compile(r"\\u\{?([0-9a-fA-F]{4})\}?|\\x([0-9a-fA-F]{2})")
+_UNICODE_ESCAPE = re.compile(r"\\u\{?([0-9a-fA-F]{4})\}?|\\x([0-9a-fA-F]{2})|\\([nrt])")
+_CONTROL_ESCAPES = {"n": "\n", "r": "\r", "t": "\t"}
 _IIS_UNICODE = re.compile(r"%u([0-9a-fA-F]{4})")
 _SQL_COMMENT = re.compile(r"/\*!?\d*|\*/")
 _BASE64_TEXT = re.compile(r"^[A-Za-z0-9+/_-]{16,}={0,2}$")
@@ -28,7 +29,13 @@ Variant = tuple[str, tuple[str, ...]]
 """A text to scan and the names of the transforms that produced it from the raw value."""
 
 
+def _replace_code_point(match: re.Match[str]) -> str:
+    return chr(int(match.group(1), 16))
+
+
 def _replace_escape(match: re.Match[str]) -> str:
+    if match.group(3):
+        return _CONTROL_ESCAPES[match.group(3)]
     return chr(int(match.group(1) or match.group(2), 16))
 
 
@@ -36,7 +43,7 @@ def decode_once(text: str) -> tuple[str, tuple[str, ...]]:
     """Apply URL, HTML-entity and unicode-escape decoding once each where they apply."""
     applied: list[str] = []
     if "%" in text:
-        decoded = unquote(_IIS_UNICODE.sub(_replace_escape, text), errors="replace")
+        decoded = unquote(_IIS_UNICODE.sub(_replace_code_point, text), errors="replace")
         if decoded != text:
             text = decoded
             applied.append("url")

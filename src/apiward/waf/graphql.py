@@ -10,6 +10,9 @@ from graphql.language import FieldNode, FragmentSpreadNode, InlineFragmentNode, 
 
 from apiward.waf.fields import Extraction
 
+MAX_REPEATED_MUTATION = 3
+"""A mutation field selected this many times in one document is treated as batching abuse."""
+
 
 def inspect_graphql(text: str, extraction: Extraction, *, is_json: bool) -> None:
     """Check the GraphQL documents in a body (a JSON request, a JSON batch, or a raw document)."""
@@ -44,6 +47,7 @@ def _check_document(source: str, location: str, extraction: Extraction) -> None:
     depth = 0
     for definition in document.definitions:
         if isinstance(definition, OperationDefinitionNode):
+            _check_repeated_mutations(definition, location, extraction)
             definition_depth, definition_aliases = _measure(definition.selection_set, 1)
             depth = max(depth, definition_depth)
             aliases += definition_aliases
@@ -61,6 +65,26 @@ def _check_document(source: str, location: str, extraction: Extraction) -> None:
             "graphql",
             location,
             f"{aliases} GraphQL aliases are over {limits.max_graphql_aliases}",
+        )
+
+
+def _check_repeated_mutations(
+    definition: OperationDefinitionNode, location: str, extraction: Extraction
+) -> None:
+    """Report a mutation that runs the same field several times under aliases (brute force in one request)."""
+    if definition.operation.value != "mutation":
+        return
+    counts: dict[str, int] = {}
+    for selection in definition.selection_set.selections:
+        if isinstance(selection, FieldNode):
+            counts[selection.name.value] = counts.get(selection.name.value, 0) + 1
+    repeated = [name for name, count in counts.items() if count >= MAX_REPEATED_MUTATION]
+    if repeated:
+        extraction.anomaly(
+            "graphql_repeated_mutation",
+            "graphql",
+            location,
+            f"mutation field {repeated[0]!r} runs {counts[repeated[0]]} times in one document",
         )
 
 
