@@ -45,7 +45,8 @@ HOP_BY_HOP = frozenset({
 })
 """Fields that describe one connection and are never forwarded (RFC 9110, section 7.6.1)."""
 _REQUEST_SPECIAL = HOP_BY_HOP | {"content-length", "host", "expect"}
-_DROPPED = HOP_BY_HOP | {"content-length", "expect"}
+_RESPONSE_DROPPED = HOP_BY_HOP | {"content-length", "x-request-id"}
+"""Response fields never relayed: the gateway frames the body and sets its own request id."""
 
 
 class HttpError(Exception):
@@ -299,7 +300,7 @@ def parse_response_head(head: bytes) -> ResponseHead:
         name, _, value = line.partition(":")
         name = name.lower()
         value = value.strip(" \t")
-        if name in _DROPPED:
+        if name in _RESPONSE_DROPPED:
             if name == "content-length":
                 if content_length is not None and content_length != value:
                     raise HttpError(502, "bad_upstream_response", "The upstream sent an invalid response.")

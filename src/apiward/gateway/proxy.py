@@ -79,7 +79,7 @@ class Flow:
 
     __slots__ = (
         "body", "body_mode", "collected", "collected_size", "compiled", "conn", "exchange", "finished",
-        "keep_alive", "out", "request", "response_chunked", "response_head", "response_pending",
+        "keep_alive", "out", "pending_head", "request", "response_chunked", "response_head", "response_pending",
         "response_sent", "response_started", "route", "streamed", "tried", "upstream",
     )
 
@@ -103,6 +103,7 @@ class Flow:
         self.keep_alive = request.keep_alive
         self.finished = False
         self.out: list[bytes] = []
+        self.pending_head = b""
         self.exchange = Exchange(
             request_id="", method=request.method, path=request.raw_path, query=request.query,
             headers=request.headers, client_ip=conn.peer_ip, peer_ip=conn.peer_ip, scheme=conn.scheme,
@@ -224,7 +225,12 @@ class Flow:
         if upstream is None:
             return
         self.streamed = True
-        upstream.write(self._encode_body(pieces, done))
+        data = self._encode_body(pieces, done)
+        if self.pending_head:
+            # The head and the first body bytes leave in one write (one system call).
+            data = self.pending_head + data
+            self.pending_head = b""
+        upstream.write(data)
 
     def _encode_body(self, pieces: list[bytes], done: bool) -> bytes:
         if not self.request.chunked:
@@ -346,13 +352,20 @@ class Flow:
         prefix = self._encode_body(self.collected, body_reader.done) if self.collected else b""
         self.collected = []
         self.streamed = bool(prefix)
-        upstream.write(serialize_head(target, request.headers, framing) + prefix)
+        head = serialize_head(target, request.headers, framing) + prefix
         if body_reader.done:
+            upstream.write(head)
             self.body_mode = _DONE
             self.conn.set_deadline("upstream", self._read_timeout())
             return
+
+        self.pending_head = head
         self.body_mode = _STREAM
         self._continue_body()
+        if self.pending_head and not self.finished:
+            # No body bytes were waiting, so the head goes out alone.
+            upstream.write(self.pending_head)
+            self.pending_head = b""
 
     def _read_timeout(self) -> float:
         route = self.route
@@ -446,10 +459,9 @@ class Flow:
         if not self.keep_alive:
             framing += "connection: close\r\n"
         headers = head.headers
-        if "x-request-id" in headers:
-            headers.remove("x-request-id")
-        for name, value in self.exchange.extra_response_headers:
-            headers.add(name, value)
+        extra = self.exchange.extra_response_headers
+        if extra:
+            headers.items.extend(extra)
         self.out.append(serialize_head(status_line_text(head.status), headers, framing))
         self.response_started = True
 

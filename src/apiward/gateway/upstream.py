@@ -221,6 +221,7 @@ class UpstreamPool:
         self._build_hash_ring()
         self._ssl = ssl.create_default_context() if config.tls else None
         self._on_event = on_event
+        self._max_failures = config.health.passive.max_failures
         self._tasks: list[asyncio.Task[None]] = []
         self._loop: asyncio.AbstractEventLoop | None = None
 
@@ -233,24 +234,25 @@ class UpstreamPool:
         self._hash_points = [point for point, _ in points]
         self._hash_targets = [target for _, target in points]
 
-    def _usable(self, target: Target, now: float) -> bool:
-        return target.healthy and (target.failures < self.config.health.passive.max_failures
-                                   or now >= target.retry_at)
+    def _usable(self, target: Target) -> bool:
+        if not target.healthy:
+            return False
+        if target.failures < self._max_failures:
+            return True
+        return (self._loop or asyncio.get_running_loop()).time() >= target.retry_at
 
     def pick(self, client_ip: str, tried: tuple[Target, ...] = ()) -> Target | None:
         """Choose a target for a request, skipping ejected targets and those already tried."""
-        loop = self._loop or asyncio.get_running_loop()
-        now = loop.time()
         balance = self.config.balance
         if balance == "round_robin":
             ring = self._ring
             for _ in range(len(ring)):
                 target = ring[self._next % len(ring)]
                 self._next += 1
-                if target not in tried and self._usable(target, now):
+                if target not in tried and self._usable(target):
                     return target
             return None
-        candidates = [t for t in self.targets if t not in tried and self._usable(t, now)]
+        candidates = [t for t in self.targets if t not in tried and self._usable(t)]
         if not candidates:
             return None
         if balance == "least_connections":
