@@ -54,7 +54,6 @@ def test_body_attack_denied_and_scores_merged() -> None:
     stage = _stage()
     headers = [("content-type", "application/json"), ("content-length", "40")]
     exchange = _exchange("/items", headers, method="POST")
-    assert stage.wants_request_body(exchange)
     assert stage.request_head(exchange) is None
     verdict = stage.request_body(exchange, b'{"bio": "<img src=x onerror=alert(1)>"}')
     assert verdict is not None
@@ -66,10 +65,6 @@ def test_detect_mode_logs_instead_of_denying() -> None:
     assert _stage(mode="detect").request_head(exchange) is None
     assert [event.action for event in exchange.events] == ["logged"]
     assert exchange.events[0].attack_class == "xss"
-
-
-def test_no_body_wanted_without_length() -> None:
-    assert not _stage().wants_request_body(_exchange("/items"))
 
 
 def test_stage_takes_limits_from_config() -> None:

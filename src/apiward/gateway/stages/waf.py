@@ -32,32 +32,31 @@ class WafStage(Stage):
         self.request_body_limit = config.request_body_limit
         self.body_over_limit = config.on_limit
 
-    def wants_request_body(self, exchange: Exchange) -> bool:
-        headers = exchange.headers
-        length = headers.get("content-length")
-        return (length is not None and length.strip() != "0") or "transfer-encoding" in headers
-
     def request_head(self, exchange: Exchange) -> Verdict | None:
         decision = self.engine.inspect(_request_view(exchange, b""), body=False)
         exchange.stage_data[_DECISION_KEY] = decision
-        return self._verdict(exchange, decision, final=not self.wants_request_body(exchange))
+        return self._verdict(exchange, decision, log_event=True)
 
     def request_body(self, exchange: Exchange, body: bytes) -> Verdict | None:
         head: Decision | None = exchange.stage_data.get(_DECISION_KEY)
-        decision = self.engine.inspect_body(_request_view(exchange, body))
-        if head is not None:
-            decision = self.engine.merge(head, decision)
+        body_decision = self.engine.inspect_body(_request_view(exchange, body))
+        decision = body_decision if head is None else self.engine.merge(head, body_decision)
         exchange.stage_data[_DECISION_KEY] = decision
-        return self._verdict(exchange, decision, final=True)
+        found_more = bool(body_decision.matches or body_decision.limit_anomalies)
+        return self._verdict(exchange, decision, log_event=found_more)
 
-    def _verdict(self, exchange: Exchange, decision: Decision, *, final: bool) -> Verdict | None:
-        """Deny a blocked request in block mode; log a detection once, when the request is complete."""
+    def _verdict(self, exchange: Exchange, decision: Decision, *, log_event: bool) -> Verdict | None:
+        """Deny a blocked request in block mode, otherwise log what the engine found.
+
+        The pipeline calls ``request_body`` only for requests with a body, so the head's findings
+        are logged at once and the body's (scored together with the head's) when it arrives.
+        """
         if not decision.matches and not decision.limit_anomalies:
             return None
         verdict = build_verdict(decision)
         if decision.blocked and self.blocking:
             return verdict
-        if final or decision.blocked:
+        if log_event:
             exchange.event(verdict, self.name, "logged")
         return None
 
