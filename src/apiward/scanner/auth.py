@@ -186,7 +186,7 @@ class Identity:
             try:
                 self.log_in()
             except TargetError:
-                # A check may have changed this account's password on purpose; the 401 stands.
+                # A check may have changed this account's password on purpose, so the 401 is the result.
                 return response
             response = self.client.send(method, path, headers={**self.auth_headers(), **extra}, **kwargs)
         return response

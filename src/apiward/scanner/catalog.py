@@ -1,4 +1,4 @@
-"""What each check tests: OWASP categories, CWE, severity, remediation and the gateway patch.
+"""Catalog of the checks: OWASP categories, CWE, severity, remediation and the gateway patch.
 
 The check names are a public interface (the lab's hole manifest and the README use them).
 """

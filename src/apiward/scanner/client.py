@@ -34,7 +34,7 @@ def origin_of(url: str) -> tuple[str, str, int]:
 
 @dataclass
 class Response:
-    """What a check sees of one exchange; ``status`` is None when the request failed."""
+    """One exchange as a check reads it. ``status`` is None when the request failed."""
 
     status: int | None
     headers: httpx.Headers
@@ -98,7 +98,7 @@ class ScanClient:
         except UsageError as error:
             raise OriginError(str(error)) from None
         if origin != self.origin:
-            raise OriginError(f"refused request to {url!r}: outside the target origin")
+            raise OriginError(f"rejected request to {url!r}: outside the target origin")
 
     def send(
         self,

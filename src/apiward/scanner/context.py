@@ -29,7 +29,7 @@ class Prepared:
 
 @dataclass
 class Created:
-    """An object the scanner created, so changing or deleting it harms nobody else's data."""
+    """An object the scanner created, so that changing or deleting it affects no one else's data."""
 
     owner: Identity
     collection: Operation
@@ -243,7 +243,7 @@ class ScanContext:
         return created
 
     def representative_get(self, secured: bool) -> tuple[Operation, Identity, Prepared, Response] | None:
-        """Return the first GET without path parameters that answers 2xx, cached.
+        """Return the first GET without path parameters that returns 2xx (cached).
 
         Target-wide checks (headers, CORS, rate limit, TRACE) probe this operation and report
         it. ``secured`` prefers operations that need credentials (CORS with credentials

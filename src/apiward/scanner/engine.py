@@ -51,11 +51,11 @@ def select_checks(names: str | None) -> list[str]:
     """Return the checks to run in order, raising ValueError on an unknown name."""
     if not names:
         return list(ORDER)
-    wanted = [name.strip() for name in names.split(",") if name.strip()]
-    unknown = [name for name in wanted if name not in CHECKS]
+    requested = [name.strip() for name in names.split(",") if name.strip()]
+    unknown = [name for name in requested if name not in CHECKS]
     if unknown:
         raise ValueError(f"unknown check {unknown[0]!r}; known checks: {', '.join(CHECKS)}")
-    return [name for name in ORDER if name in wanted]
+    return [name for name in ORDER if name in requested]
 
 
 def run_checks(

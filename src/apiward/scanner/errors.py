@@ -1,7 +1,7 @@
 """Errors of the scanner.
 
 ``ScanError`` is the base. ``UsageError`` (bad spec, auth file or options) and ``TargetError``
-(the target cannot be reached or answers nothing usable) end the scan with exit code 2.
+(the target cannot be reached or returns nothing usable) end the scan with exit code 2.
 ``OriginError`` and ``BudgetExhausted`` stop one check: the first because a request would have
 left the target's origin, the second because the request budget is spent.
 """
@@ -18,7 +18,7 @@ class UsageError(ScanError):
 
 
 class TargetError(ScanError):
-    """The target cannot be reached or does not answer as the spec says."""
+    """The target cannot be reached or does not respond as the spec describes."""
 
 
 class OriginError(ScanError):

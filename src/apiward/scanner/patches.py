@@ -1,8 +1,8 @@
 """Virtual patches: gateway routes whose stages mitigate the findings of a scan.
 
 The output is a ``routes:`` fragment of a gateway policy. Each route matches one operation that
-has findings and switches on the stages that mitigate them; findings whose mitigation is not a
-route stage (redaction, limits, removing a route) are listed as comments for the operator.
+has findings and switches on the stages that mitigate them. Some mitigations are not route
+stages (redaction, limits, removing a route), so those findings are listed as comments.
 """
 
 from __future__ import annotations

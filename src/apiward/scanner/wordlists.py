@@ -1,6 +1,6 @@
 """Small built-in word lists: JWT HMAC keys and undocumented paths.
 
-The JWT list holds defaults and placeholders seen in tutorials and framework samples; it is
+The JWT list contains defaults and placeholders seen in tutorials and framework samples. It is
 tried offline against one token, so its size costs no requests.
 """
 

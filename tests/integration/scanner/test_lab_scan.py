@@ -14,9 +14,9 @@ from .conftest import scan_lab, serve_lab
 
 HOLES = yaml.safe_load((Path(__file__).parents[3] / "src/apiward/lab/holes.yaml").read_text())["holes"]
 
-# Findings on a sibling route that shares the hole's code, so closing the hole removes them too
-# (asserted by the fixed-lab test): the order list uses the order serializer, PATCH shares the
-# PUT handler, and ReDoc is served beside Swagger UI by the same switch.
+# Findings on a sibling route that shares the hole's code, so closing the hole removes them too.
+# The fixed-lab test asserts that. The order list uses the order serializer, PATCH shares the
+# PUT handler, and one switch serves ReDoc beside Swagger UI.
 SAME_HOLE_ELSEWHERE = {
     ("undeclared-field", "GET", "/api/v1/orders"),
     ("bola-write", "PATCH", "/api/v1/orders/{order_id}"),

@@ -14,7 +14,7 @@ from apiward.scanner.findings import ExchangeRecord, Result, Severity, Status
 
 
 class _EchoHandler(BaseHTTPRequestHandler):
-    """Answers every GET with a JSON echo of the path and the Authorization header."""
+    """Return a JSON echo of the path and the Authorization header for every GET."""
 
     def do_GET(self) -> None:
         body = json.dumps({"path": self.path, "authorization": self.headers.get("Authorization")}).encode()

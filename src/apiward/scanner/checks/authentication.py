@@ -88,7 +88,9 @@ def _send_token(ctx: ScanContext, path: str, token: str) -> Response:
     return ctx.client.send("GET", path, headers={login.header: prefix + token})
 
 
-def _jwt_check(ctx: ScanContext, recorder: Recorder, forge: Any, what: str, at_login: bool = False) -> None:
+def _jwt_check(
+    ctx: ScanContext, recorder: Recorder, forge: Any, token_kind: str, at_login: bool = False
+) -> None:
     """Send a forged token to a GET that needs a JWT; report at that GET (or at the login)."""
     probe = _jwt_probe(ctx)
     if probe is None:
@@ -101,7 +103,7 @@ def _jwt_check(ctx: ScanContext, recorder: Recorder, forge: Any, what: str, at_l
     )
     forged = forge(token)
     if forged is None:
-        recorder.not_run(where, f"cannot build a {what} token for this target")
+        recorder.not_run(where, f"cannot build a {token_kind} token for this target")
         return
     garbage = _send_token(ctx, path, "not-a-jwt")
     if garbage.ok:
@@ -111,17 +113,17 @@ def _jwt_check(ctx: ScanContext, recorder: Recorder, forge: Any, what: str, at_l
         return
     response = _send_token(ctx, path, forged)
     if not response.ok:
-        recorder.passed(where, f"a {what} token was rejected with {response.status}", [response])
+        recorder.passed(where, f"a {token_kind} token was rejected with {response.status}", [response])
         return
     again = _send_token(ctx, path, forged)
     if again.ok:
         recorder.finding(
             where,
-            f"a {what} token for {identity.name} was accepted on GET {path}",
+            f"a {token_kind} token for {identity.name} was accepted on GET {path}",
             [garbage, response, again],
         )
     else:
-        recorder.passed(where, f"a second {what} token was rejected")
+        recorder.passed(where, f"a second {token_kind} token was rejected")
 
 
 def _claims(token: str) -> tuple[dict[str, Any], dict[str, Any]]:

@@ -111,8 +111,11 @@ def _switch(
 
 
 def _sample_body(ctx: ScanContext, path: str, identity: Identity) -> dict[str, Any] | None:
-    """Build a body from an object the documented GET returns, since the undocumented method
-    has no schema: a handler that exists then gets a plausible object instead of a 422."""
+    """Build a body from an object that the documented GET returns.
+
+    The undocumented method has no schema, so a plausible object is the best chance that an
+    existing handler accepts the request instead of rejecting it with 422.
+    """
     reader = ctx.spec.find("GET", path)
     if reader is None:
         return None

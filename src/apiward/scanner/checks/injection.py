@@ -1,8 +1,8 @@
 """Injection (2019 API8): sqli, nosqli, os-command, path-traversal, ssti.
 
-Every finding needs two requests that disagree in the expected way: an error that an escaped
-payload does not cause, a true and a false condition, two different delays, a file that a
-missing file does not return, two different template products.
+Every finding needs two requests that differ in the expected way. Examples: an error that an
+escaped payload does not cause, a true and a false condition, two different delays, a file
+that a missing file does not return, or two different template products.
 """
 
 from __future__ import annotations

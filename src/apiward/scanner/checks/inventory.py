@@ -1,6 +1,6 @@
 """API9:2023 inventory: old-version, undocumented-path, exposed-docs.
 
-Discovery checks report the concrete path they found with method GET. A target that answers
+Discovery checks report the concrete path they found with method GET. A target that returns
 2xx for a random path (a catch-all) cannot be probed this way, so the checks do not run there.
 """
 
@@ -130,7 +130,7 @@ def exposed_docs(ctx: ScanContext, recorder: Recorder) -> None:
         recorder.not_run(None, "the target answers 2xx for any path")
         return
     # When the scan loaded its spec from the target, the operator treats the spec document as
-    # public, so its other spellings are skipped; documentation pages and debug endpoints are
+    # public, so its other spellings are skipped. Documentation pages and debug endpoints are
     # still reported.
     spec_is_public = bool(ctx.cache.get("spec-path-on-target"))
     found = 0

@@ -13,8 +13,8 @@ from apiward.scanner.registry import Recorder, check
 from apiward.scanner.spec import Operation, Schema
 from apiward.scanner.values import merged_schema, new_tag, schema_type
 
-# Credentials are reported wherever they appear; the other names only when the response
-# schema does not declare them (a declared "token" on a login operation is the design).
+# Credentials are reported wherever they appear. The other names are reported only when the
+# response schema does not declare them, because a declared "token" on a login is the design.
 _CREDENTIAL_KEYS = re.compile(
     r"^(password|passwd|pwd|pass|password_?hash|hashed_?password|pass_?hash|hash|salt|"
     r"api_?key|private_?key|client_?secret|secret_?key|cvv|cvc)$",
