@@ -153,19 +153,29 @@ def _extract_json(text: str, extraction: Extraction) -> bool:
 
 
 def _walk_json(node: Any, path: str, depth: int, extraction: Extraction) -> None:
+    """Add the string leaves under ``node``; numbers, booleans and nulls carry no payload."""
     if depth > extraction.limits.max_depth:
         extraction.limit("json_too_deep", path, f"JSON nested deeper than {extraction.limits.max_depth}")
         return
-    if isinstance(node, str):
-        extraction.add(f"body.{path}", node)
-    elif isinstance(node, dict):
+    if type(node) is dict:
         for key, value in node.items():
-            _check_key(key, path, extraction)
-            extraction.add(f"{KEY_PREFIX}{path}.{key}", key)
-            _walk_json(value, f"{path}.{key}", depth + 1, extraction)
-    elif isinstance(node, list):
+            if not key.isidentifier() or key in POLLUTING_KEYS or "__proto__" in key:
+                _check_key(key, path, extraction)
+                extraction.add(f"{KEY_PREFIX}{path}.{key}", key)
+            kind = type(value)
+            if kind is str:
+                extraction.add(f"body.{path}.{key}", value)
+            elif kind is dict or kind is list:
+                _walk_json(value, f"{path}.{key}", depth + 1, extraction)
+    elif type(node) is list:
         for index, value in enumerate(node):
-            _walk_json(value, f"{path}[{index}]", depth + 1, extraction)
+            kind = type(value)
+            if kind is str:
+                extraction.add(f"body.{path}[{index}]", value)
+            elif kind is dict or kind is list:
+                _walk_json(value, f"{path}[{index}]", depth + 1, extraction)
+    elif type(node) is str:
+        extraction.add(f"body.{path}", node)
 
 
 def _check_key(key: str, path: str, extraction: Extraction) -> None:

@@ -71,6 +71,21 @@ def decode_fully(text: str) -> tuple[str, tuple[str, ...]]:
     return text, chain
 
 
+_HEX_OR_DASH = frozenset("0123456789abcdefABCDEF-")
+_NOT_BASE64 = frozenset(" \t\r\n.,:;!?()[]{}<>@#&*'\"")
+
+
+def maybe_base64(text: str) -> bool:
+    """Say cheaply whether ``text`` could be base64 worth decoding (not a UUID or hex digest)."""
+    return (
+        len(text) >= 16
+        and not text.islower()
+        and not text.isupper()
+        and _NOT_BASE64.isdisjoint(text)
+        and not _HEX_OR_DASH.issuperset(text)
+    )
+
+
 def base64_text(text: str) -> str | None:
     """Return the decoded text of a base64 (or base64url) value that decodes to printable text."""
     if not _BASE64_TEXT.match(text):
@@ -101,7 +116,7 @@ def decoded_variants(value: str) -> list[Variant]:
         decoded = decoded.replace("\x00", "")
         chain += ("remove-nulls",)
         variants.append((decoded, chain))
-    if "/*" in decoded:
+    if "/*" in decoded and "*/" in decoded:
         stripped = _SQL_COMMENT.sub(" ", decoded)
         variants.append((_WHITESPACE.sub(" ", stripped), (*chain, "sql-comments", "compress-whitespace")))
         joined = _SQL_COMMENT.sub("", decoded)
@@ -109,7 +124,7 @@ def decoded_variants(value: str) -> list[Variant]:
     if _SHELL_QUOTES.search(decoded) or "IFS" in decoded:
         unquoted = _SHELL_QUOTES.sub("", _SHELL_IFS.sub(" ", decoded))
         variants.append((unquoted, (*chain, "shell-quote-removal")))
-    if len(decoded) >= 16 and (text := base64_text(decoded)) is not None:
+    if maybe_base64(decoded) and (text := base64_text(decoded)) is not None:
         inner, inner_chain = decode_fully(text)
         variants.append((inner, (*chain, "base64", *inner_chain)))
     return variants

@@ -19,7 +19,7 @@ import libinjection
 
 from apiward.waf.bodies import extract_body
 from apiward.waf.database import load_database
-from apiward.waf.decode import Variant, decoded_variants
+from apiward.waf.decode import Variant, decoded_variants, maybe_base64
 from apiward.waf.fields import KEY_PREFIX, Anomaly, Extraction, Field, Limits, extract_head
 from apiward.waf.protocol import check_head
 from apiward.waf.request import HttpRequest
@@ -27,8 +27,9 @@ from apiward.waf.signatures import Signature, builtin_signatures
 
 LIBINJECTION_SQLI = 1
 LIBINJECTION_XSS = 2
-_SQL_CHARS = frozenset("'\"`;#()=-/")
-_NEEDS_DECODING = frozenset("%&\\/\x00'\"^`$")
+_SQL_CHARS = frozenset("'\"`;#(")
+_NEEDS_DECODING = frozenset("%&\\\x00'\"^`$")
+"""Characters that some decoding step can remove or change; values without them skip decoding."""
 _CATEGORY = {
     "ssrf": "API7:2023",
     "prototype-pollution": "API3:2023",
@@ -103,7 +104,13 @@ class Decision:
     matches: list[Match] = field(default_factory=list)
     limit_anomalies: list[Anomaly] = field(default_factory=list)
     deny_on_limit: bool = True
-    fields: list[Field] = field(default_factory=list)
+    locations: list[str] = field(default_factory=list)
+    values: list[str] = field(default_factory=list)
+
+    @property
+    def fields(self) -> list[Field]:
+        """The inspected fields as objects, for reports."""
+        return [Field(location, value) for location, value in zip(self.locations, self.values, strict=True)]
 
     @property
     def blocked(self) -> bool:
@@ -151,7 +158,8 @@ class Engine:
             matches=matches,
             limit_anomalies=first.limit_anomalies + second.limit_anomalies,
             deny_on_limit=self.settings.on_limit == "deny",
-            fields=first.fields + second.fields,
+            locations=first.locations + second.locations,
+            values=first.values + second.values,
         )
 
     def inspect_body(self, request: HttpRequest) -> Decision:
@@ -164,19 +172,22 @@ class Engine:
         """Scan the extracted fields and score what matched."""
         texts: list[str] = []
         owners: list[tuple[int, tuple[str, ...]]] = []
-        for index, item in enumerate(extraction.fields):
-            value = item.value
+        locations = extraction.locations
+        for index, value in enumerate(extraction.values):
             variants: list[Variant] = (
                 decoded_variants(value)
-                if len(value) >= 16 or not _NEEDS_DECODING.isdisjoint(value)
+                if not _NEEDS_DECODING.isdisjoint(value)
+                or "/*" in value
+                or "IFS" in value
+                or maybe_base64(value)
                 else [(value, ())]
             )
             for text, chain in variants:
                 texts.append(text)
                 owners.append((index, chain))
-        matches = self._scan(texts, owners, extraction.fields)
+        matches = self._scan(texts, owners, locations)
         if self.settings.libinjection:
-            matches.extend(self._libinjection(texts, owners, extraction.fields))
+            matches.extend(self._libinjection(texts, owners, locations))
         for anomaly in extraction.anomalies:
             if not anomaly.limit:
                 matches.append(
@@ -191,18 +202,20 @@ class Engine:
                         anomaly.message,
                     )
                 )
-        matches = self._exclude(self._damp_code_blocks(matches, extraction.fields))
+        if matches:
+            matches = self._exclude(self._damp_code_blocks(matches, extraction))
         return Decision(
             score=_score(matches),
             threshold=self.settings.threshold,
             matches=matches,
             limit_anomalies=[anomaly for anomaly in extraction.anomalies if anomaly.limit],
             deny_on_limit=self.settings.on_limit == "deny",
-            fields=extraction.fields,
+            locations=locations,
+            values=extraction.values,
         )
 
     def _scan(
-        self, texts: list[str], owners: list[tuple[int, tuple[str, ...]]], fields: list[Field]
+        self, texts: list[str], owners: list[tuple[int, tuple[str, ...]]], locations: list[str]
     ) -> list[Match]:
         if not texts:
             return []
@@ -215,14 +228,14 @@ class Engine:
         self.database.scan(buffer, match_event_handler=on_match)
         if not hits:
             return []
-        return self._confirm(hits, texts, owners, fields)
+        return self._confirm(hits, texts, owners, locations)
 
     def _confirm(
         self,
         hits: list[tuple[int, int]],
         texts: list[str],
         owners: list[tuple[int, tuple[str, ...]]],
-        fields: list[Field],
+        locations: list[str],
     ) -> list[Match]:
         """Map match ends to texts and rescan each such text alone.
 
@@ -242,7 +255,7 @@ class Engine:
         found: dict[tuple[int, int], Match] = {}
         for piece in pieces:
             field_index, chain = owners[piece]
-            location = fields[field_index].location
+            location = locations[field_index]
             for ident, end in self._scan_one(encoded[piece]):
                 if (ident, field_index) in found:
                     continue
@@ -255,7 +268,7 @@ class Engine:
                     signature.attack_class,
                     signature.category,
                     signature.score,
-                    fields[field_index].location,
+                    locations[field_index],
                     chain,
                     excerpt,
                     signature.description,
@@ -272,14 +285,17 @@ class Engine:
         return hits
 
     def _libinjection(
-        self, texts: list[str], owners: list[tuple[int, tuple[str, ...]]], fields: list[Field]
+        self, texts: list[str], owners: list[tuple[int, tuple[str, ...]]], locations: list[str]
     ) -> list[Match]:
         matches: list[Match] = []
         flagged: set[tuple[int, int]] = set()
         for text, (field_index, chain) in zip(texts, owners, strict=True):
-            if fields[field_index].location.startswith(KEY_PREFIX):
+            if locations[field_index].startswith(KEY_PREFIX):
                 continue
-            if not _SQL_CHARS.isdisjoint(text) and (LIBINJECTION_SQLI, field_index) not in flagged:
+            if (not _SQL_CHARS.isdisjoint(text) or "--" in text or "/*" in text) and (
+                LIBINJECTION_SQLI,
+                field_index,
+            ) not in flagged:
                 result = libinjection.is_sql_injection(text)
                 if result["is_sqli"]:
                     flagged.add((LIBINJECTION_SQLI, field_index))
@@ -289,7 +305,7 @@ class Engine:
                             "sqli",
                             "API8:2023",
                             _sqli_score(result["fingerprint"], self.settings.libinjection_sqli_score),
-                            fields[field_index].location,
+                            locations[field_index],
                             chain,
                             text[:120],
                             f"SQL token sequence {result['fingerprint']!r}",
@@ -307,7 +323,7 @@ class Engine:
                         "xss",
                         "API8:2023",
                         5,
-                        fields[field_index].location,
+                        locations[field_index],
                         chain,
                         text[:120],
                         "HTML that runs script",
@@ -315,10 +331,14 @@ class Engine:
                 )
         return matches
 
-    def _damp_code_blocks(self, matches: list[Match], fields: list[Field]) -> list[Match]:
+    def _damp_code_blocks(self, matches: list[Match], extraction: Extraction) -> list[Match]:
         if not matches:
             return matches
-        documents = {item.location for item in fields if "```" in item.value}
+        documents = {
+            location
+            for location, value in zip(extraction.locations, extraction.values, strict=True)
+            if "```" in value
+        }
         if not documents:
             return matches
         damped: list[Match] = []

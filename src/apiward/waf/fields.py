@@ -68,16 +68,26 @@ class Limits:
 
 @dataclass(slots=True)
 class Extraction:
-    """The fields of one request and the anomalies met while reading it."""
+    """The fields of one request and the anomalies met while reading it.
+
+    Locations and values are kept in two parallel lists, because building an object per field
+    costs more than the rest of the inspection of a typical request.
+    """
 
     limits: Limits
-    fields: list[Field] = field(default_factory=list)
+    locations: list[str] = field(default_factory=list)
+    values: list[str] = field(default_factory=list)
     anomalies: list[Anomaly] = field(default_factory=list)
     truncated: bool = False
 
+    @property
+    def fields(self) -> list[Field]:
+        """The fields as objects, for reports and tests."""
+        return [Field(location, value) for location, value in zip(self.locations, self.values, strict=True)]
+
     def add(self, location: str, value: str) -> None:
         """Add a field, or record the field-count limit once when it is reached."""
-        if len(self.fields) >= self.limits.max_fields:
+        if len(self.values) >= self.limits.max_fields:
             if not self.truncated:
                 self.truncated = True
                 self.anomalies.append(
@@ -90,7 +100,8 @@ class Extraction:
                     )
                 )
             return
-        self.fields.append(Field(location, value))
+        self.locations.append(location)
+        self.values.append(value)
 
     def anomaly(self, code: str, attack_class: str, location: str, message: str, score: int = 5) -> None:
         self.anomalies.append(Anomaly(code, attack_class, location, message, score))
