@@ -13,9 +13,10 @@ A file looks like::
         match: ["1 union all select 1,2"]
         no_match: ["the union selected a leader"]
 
-Optional keys: ``scope`` (field location prefixes the signature is limited to, such as
-``[path]`` or ``[header.x-filename, multipart.]``), ``keys: true`` (also match JSON object
-keys), ``case_sensitive: true``.
+A signature may give ``base64_words`` instead of ``pattern``: the words are then matched inside
+base64 text at every byte alignment. Optional keys: ``scope`` (field location prefixes the
+signature is limited to, such as ``[path]`` or ``[header.x-filename, multipart.]``),
+``keys: true`` (also match JSON object keys), ``case_sensitive: true``.
 
 Patterns use the hyperscan dialect (a PCRE subset), matched case-insensitively over decoded
 field values; ``match`` and ``no_match`` are the strings each signature's tests check.
@@ -23,8 +24,10 @@ field values; ``match`` and ``no_match`` are the strings each signature's tests 
 
 from __future__ import annotations
 
+import base64
 import functools
 import hashlib
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -118,6 +121,8 @@ def parse_signature(entry: Any, attack_class: str, category: str, source: str) -
     paranoia = entry.get("paranoia", 1)
     score = entry.get("score", 5)
     pattern = entry.get("pattern")
+    if pattern is None and isinstance(entry.get("base64_words"), list):
+        pattern = base64_words_pattern([str(word) for word in entry["base64_words"]])
     if paranoia not in (1, 2, 3, 4):
         raise SignatureError(f"{where}: 'paranoia' must be 1, 2, 3 or 4, got {paranoia!r}")
     if not isinstance(score, int) or not 0 < score <= 100:
@@ -138,6 +143,28 @@ def parse_signature(entry: Any, attack_class: str, category: str, source: str) -
         scope=tuple(str(item) for item in entry.get("scope", ())),
         keys=bool(entry.get("keys", False)),
     )
+
+
+def base64_fragments(word: str) -> list[str]:
+    """Return the base64 characters that encode ``word`` at each of the three byte alignments.
+
+    Only characters whose six bits all come from ``word`` are kept, so the fragments match
+    wherever the word sits inside a longer base64 text.
+    """
+    data = word.encode()
+    fragments = []
+    for shift in range(3):
+        encoded = base64.b64encode(b"\0" * shift + data + b"\0\0").decode()
+        first = -(-8 * shift // 6)
+        last = 8 * (shift + len(data)) // 6
+        fragments.append(encoded[first:last])
+    return fragments
+
+
+def base64_words_pattern(words: list[str]) -> str:
+    """Build a pattern matching any of ``words`` inside base64 text, at any alignment."""
+    fragments = sorted({fragment for word in words for fragment in base64_fragments(word)})
+    return "(?:" + "|".join(re.escape(fragment) for fragment in fragments) + ")"
 
 
 def fingerprint(signatures: list[Signature]) -> str:
