@@ -43,7 +43,7 @@ def _reject_login(lab: Lab, username: str, user_exists: bool) -> HTTPException:
     lab.failed_logins.add(username)
     if lab.is_open("user-enumeration"):
         if not user_exists:
-            return HTTPException(404, detail=f"unknown user {username!r}")
+            return HTTPException(404, detail="unknown user")
         return HTTPException(401, detail="wrong password")
     return HTTPException(401, detail="invalid username or password")
 

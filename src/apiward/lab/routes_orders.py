@@ -22,6 +22,14 @@ class OrderOut(BaseModel):
     status: str
 
 
+class OrderPage(BaseModel):
+    """One page of the caller's orders, with the paging values the server applied."""
+
+    items: list[OrderOut]
+    limit: int
+    offset: int
+
+
 class OrderCreate(BaseModel):
     product_id: int = Field(ge=1)
     quantity: int = Field(ge=1, le=100)
@@ -63,12 +71,13 @@ def build_router(context: LabContext) -> APIRouter:
     max_limit = None if context.is_open("unbounded-page-size") else MAX_PAGE_SIZE
     limit_query = Query(20, ge=1, le=max_limit, description="Orders per page.")
 
-    @router.get("/api/v1/orders", response_model=list[OrderOut], summary="The caller's orders, one page")
+    @router.get("/api/v1/orders", response_model=OrderPage, summary="The caller's orders, one page")
     def list_orders(
         lab: Lab, user: CurrentUser, limit: int = limit_query, offset: int = Query(0, ge=0)
     ) -> JSONResponse:
         rows = lab.store.orders_of(user["id"], limit, offset)
-        return JSONResponse([_order_body(lab, row) for row in rows])
+        items = [_order_body(lab, row) for row in rows]
+        return JSONResponse({"items": items, "limit": limit, "offset": offset})
 
     @router.post("/api/v1/orders", status_code=201, summary="Place an order", response_model=OrderOut)
     def create_order(lab: Lab, user: CurrentUser, order: OrderCreate) -> JSONResponse:

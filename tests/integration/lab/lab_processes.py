@@ -33,11 +33,16 @@ def free_port_base(count: int) -> int:
     raise RuntimeError(f"found no {count} consecutive free ports on 127.0.0.1")
 
 
-def start_apiward(*arguments: str) -> subprocess.Popen[str]:
+def start_apiward(*arguments: str, read_output: bool = True) -> subprocess.Popen[str]:
+    """Start ``apiward ARGUMENTS``; without ``read_output`` its output is discarded.
+
+    Discard the output of a server that nobody reads, because a full pipe blocks its writes.
+    """
+    output = subprocess.PIPE if read_output else subprocess.DEVNULL
     return subprocess.Popen(
         [sys.executable, "-m", "apiward", *arguments],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
+        stdout=output,
+        stderr=output,
         stdin=subprocess.DEVNULL,
         text=True,
     )

@@ -24,7 +24,7 @@ def wait_healthy(url: str, timeout: float = 20.0) -> None:
 
 def test_serve_fix_closes_only_that_hole() -> None:
     port = free_port_base(1)
-    lab = start_apiward("lab", "serve", "--port", str(port), "--fix", "sqli", "--log-level", "warning")
+    lab = start_apiward("lab", "serve", "--port", str(port), "--fix", "sqli", read_output=False)
     base = f"http://127.0.0.1:{port}"
     try:
         wait_healthy(f"{base}/health")

@@ -164,7 +164,7 @@ async def huge_page(client: httpx.AsyncClient, canary: Canary) -> bool:
     response = await client.get(
         "/api/v1/orders", params={"limit": 100000}, headers=await bearer(client, "alice")
     )
-    return response.status_code == 200
+    return response.status_code == 200 and response.json()["limit"] == 100000
 
 
 @exploit("oversized-body")
