@@ -128,8 +128,8 @@ class AuthzStage(Stage):
             category="API1:2023", attack_class="enumeration",
             details={"caller": who, "distinct_ids": count, "window": config.window},
         )
-        # NOTE: the proxy emits the events of denials; this one, added in the log hook, reaches
-        # the event sink only if the proxy also emits events appended after its log hooks ran.
+        # NOTE: the proxy emits the events of denials. This one is added in the log hook, so it
+        # reaches the event sink only if the proxy also emits events appended by log hooks.
         exchange.event(verdict, self.name, "logged")
         log.warning(
             "object enumeration on route %s by %s: %d distinct ids denied within %gs",

@@ -1,9 +1,9 @@
 """The ``bans`` stage: stop banned clients first, and ban clients that collect denials.
 
 ``request_head`` runs before every other stage and denies a banned client with 403.
-``log`` runs after every exchange; when another stage denied the request with a 4xx verdict,
-it adds the request to the client's sliding window of denials in the shared state, and bans the
-client once the window contains ``threshold`` denials. Operators list and lift bans with
+``log`` runs after every exchange. When another stage denied the request with a 4xx verdict,
+it adds the request to the client's sliding window of denials in the shared state. Once the
+window contains ``threshold`` denials, it bans the client. Operators list and lift bans with
 ``apiward bans``.
 """
 
