@@ -79,3 +79,12 @@ async def test_manual_ban_blocks(gate: Callable[..., Gate], state: StateStore) -
 
     assert blocked.status == 403
     assert unblocked.status == 200
+
+
+async def test_exempt_path_matches_segments(gate: Callable[..., Gate], state: StateStore) -> None:
+    g = gate(POLICY, state)
+    for _ in range(4):
+        await g.send(path="/x")
+
+    assert (await g.send(path="/health/live")).status != 403
+    assert (await g.send(path="/healthcheck-admin")).status == 403

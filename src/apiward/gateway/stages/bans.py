@@ -32,7 +32,10 @@ class BansStage(Stage):
         self.threshold = config.threshold
         self.window = config.window
         self.duration = config.duration
-        self.exempt_paths = tuple(config.exempt_paths)
+        # A path is exempt when it equals an entry or lies below it, so /health exempts
+        # /health and /health/live but not /healthcheck-admin.
+        self.exempt_paths = frozenset(path.rstrip("/") or "/" for path in config.exempt_paths)
+        self.exempt_prefixes = tuple(path.rstrip("/") + "/" for path in config.exempt_paths)
         self.exempt_clients = tuple(config.exempt_clients)
         self.check_cache = config.check_cache
         self.not_banned_until: dict[str, float] = {}
@@ -42,7 +45,9 @@ class BansStage(Stage):
         await release_state(self.services)
 
     def _exempt(self, exchange: Exchange) -> bool:
-        if self.exempt_paths and exchange.path.startswith(self.exempt_paths):
+        if self.exempt_paths and (
+            exchange.path in self.exempt_paths or exchange.path.startswith(self.exempt_prefixes)
+        ):
             return True
         return bool(self.exempt_clients) and any(exchange.client in net for net in self.exempt_clients)
 

@@ -15,7 +15,8 @@ class BansConfig(StageConfig):
     window: Duration = Field(60.0, description="Sliding window the denials are counted in.")
     duration: Duration = Field(600.0, gt=0, description="How long a ban lasts.")
     exempt_paths: list[str] = Field(
-        default_factory=list, description="Path prefixes (health checks) neither counted nor blocked."
+        default_factory=list,
+        description="Paths (health checks), with everything below them, neither counted nor blocked.",
     )
     exempt_clients: list[Network] = Field(default_factory=list, description="Clients never banned.")
     check_cache: Duration = Field(
