@@ -88,3 +88,21 @@ async def test_exempt_path_matches_segments(gate: Callable[..., Gate], state: St
 
     assert (await g.send(path="/health/live")).status != 403
     assert (await g.send(path="/healthcheck-admin")).status == 403
+
+
+async def test_store_error_denies_or_allows(gate: Callable[..., Gate]) -> None:
+    from apiward.state.redis import RedisState
+
+    broken = RedisState("redis://127.0.0.1:1/0", timeout=0.2)
+    denying = gate(POLICY, broken)
+    allowing = gate(POLICY.replace("bans: {", "bans: {on_store_error: allow, "), broken)
+    denied = await denying.send(path="/x")
+    allowed = await allowing.send(path="/x")
+    await broken.close()
+
+    assert denied.status == 503
+    assert denied.verdict is not None
+    assert denied.verdict.code == "ban_check_unavailable"
+    assert allowed.status == 503
+    assert allowed.verdict is not None
+    assert allowed.verdict.code == "rate_limit_unavailable"

@@ -38,6 +38,7 @@ class BansStage(Stage):
         self.exempt_prefixes = tuple(path.rstrip("/") + "/" for path in config.exempt_paths)
         self.exempt_clients = tuple(config.exempt_clients)
         self.check_cache = config.check_cache
+        self.deny_on_store_error = config.on_store_error == "deny"
         self.not_banned_until: dict[str, float] = {}
         self.store_errors = 0
 
@@ -114,8 +115,10 @@ class SharedBansStage(BansStage):
             return None
         try:
             ban = await self.store.banned(client)
-        except Exception as error:  # noqa: BLE001 - a failing store denies (fail closed)
+        except Exception as error:  # noqa: BLE001 - on_store_error decides; the default denies
             self._store_failed(error)
+            if not self.deny_on_store_error:
+                return None
             return Verdict(503, "ban_check_unavailable", "The request could not be checked; retry later.")
         if ban is not None:
             return _banned_verdict(ban)

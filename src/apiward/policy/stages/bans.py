@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import Field
 
 from apiward.policy.stages.base import StageConfig
@@ -19,6 +21,9 @@ class BansConfig(StageConfig):
         description="Paths (health checks), with everything below them, neither counted nor blocked.",
     )
     exempt_clients: list[Network] = Field(default_factory=list, description="Clients never banned.")
+    on_store_error: Literal["deny", "allow"] = Field(
+        "deny", description="What to do with a request when the ban check fails (counted and logged).",
+    )
     check_cache: Duration = Field(
         0.0, description="Seconds a 'not banned' result from a shared back end is reused in this process.",
     )
