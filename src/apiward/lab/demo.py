@@ -46,6 +46,11 @@ class DemoPorts:
         return cls(gateway=base, lab=base + 1, admin=base + 2)
 
 
+def available_stages() -> set[str]:
+    """Return the stage names whose gateway module is installed."""
+    return {stage for stage in STAGE_NAMES if importlib.util.find_spec(f"apiward.gateway.stages.{stage}")}
+
+
 def render_policy(ports: DemoPorts) -> str:
     """Return the demo policy with the ports filled in and unavailable stage blocks removed."""
     template = resources.files("apiward.lab").joinpath("demo-policy.yaml").read_text(encoding="utf-8")
@@ -55,10 +60,10 @@ def render_policy(ports: DemoPorts) -> str:
         .replace("{admin_port}", str(ports.admin))
     )
     document = yaml.safe_load(text)
+    missing = set(STAGE_NAMES) - available_stages()
     for block in [document.get("defaults", {}), *document["routes"]]:
-        for stage in STAGE_NAMES:
-            if stage in block and importlib.util.find_spec(f"apiward.gateway.stages.{stage}") is None:
-                del block[stage]
+        for stage in missing & set(block):
+            del block[stage]
     return yaml.safe_dump(document, sort_keys=False)
 
 
@@ -110,14 +115,23 @@ def _wait_ready(url: str, children: list[Child], stop: threading.Event, deadline
         )
 
 
+def _waf_lines(gateway: str, lab: str) -> str:
+    injection = '--get --data-urlencode "q=zzz\' OR 1=1 --"'
+    return f"""  # denied by the gateway (waf): SQL injection in the product search ...
+  curl -i {gateway}/api/v1/products/search {injection}
+  # ... which returns every product when sent to the lab directly
+  curl -s {lab}/api/v1/products/search {injection}
+"""
+
+
 def _print_guide(ports: DemoPorts, fixed: bool) -> None:
     gateway = f"http://{HOST}:{ports.gateway}"
     lab = f"http://{HOST}:{ports.lab}"
     mode = "every hole closed" if fixed else "every hole open"
     print(
         f"""
-Lab API (direct, {mode}):  {lab}   (OpenAPI: {lab}/openapi.json)
-Gateway in front of it:          {gateway}
+Gateway:  {gateway}   (in front of the lab API)
+Lab API:  {lab}   (direct, {mode}; OpenAPI document at /openapi.json)
 
 Try these:
   # passes the gateway: the product list, with the gateway's security headers
@@ -131,7 +145,7 @@ Try these:
   curl -s {lab}/api/v1/internal/debug
   # denied by the gateway (methods): TRACE echoes request headers back
   curl -i -X TRACE {gateway}/api/v1/products
-
+{_waf_lines(gateway, lab) if "waf" in available_stages() else ""}
 Lessons: apiward lab holes, then apiward lab lesson <id>.
 Press Ctrl-C to stop.
 {READY_MARKER}""",

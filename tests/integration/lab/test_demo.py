@@ -30,6 +30,9 @@ def test_demo_serves_and_stops_on_sigint() -> None:
             login = client.post(
                 f"{gateway}/api/v1/auth/login", json={"username": "alice", "password": "alice-pass-1"}
             )
+            injection = {"q": "zzz' OR 1=1 --"}
+            blocked = client.get(f"{gateway}/api/v1/products/search", params=injection)
+            injected = client.get(f"{lab}/api/v1/products/search", params=injection)
 
         assert passed.status_code == 200
         assert passed.headers["x-content-type-options"] == "nosniff"
@@ -38,6 +41,9 @@ def test_demo_serves_and_stops_on_sigint() -> None:
         assert "jwt_secret" in direct.json()
         assert trace.status_code == 405
         assert login.status_code == 200
+        assert blocked.status_code == 403
+        assert blocked.json()["error"] == "waf_blocked"
+        assert len(injected.json()) == 3
     finally:
         status = stop(demo, signal.SIGINT)
 
