@@ -27,6 +27,7 @@ def _route_name(method: str, path: str) -> str:
 
 
 # Starting rates per check; NOTE: estimates for a first patch, to be tuned to real traffic.
+_CORS_RESPONSE_HEADERS = ("access-control-allow-origin", "access-control-allow-credentials")
 _RATES = {"login-no-throttle": "5/min", "business-flow": "3/hour", "no-rate-limit": "20/s"}
 
 
@@ -38,6 +39,12 @@ def _stage_config(result: Result, documented: dict[str, list[str]]) -> tuple[str
         return stage, {"allow": sorted(set(allowed) - {result.method} or {"GET"})}
     if stage == "rate_limit":
         return stage, {"limits": [{"rate": _RATES.get(result.check, "20/s"), "key": ["client", "route"]}]}
+    if result.check == "security-headers":
+        return stage, {"cache_control": "no-store"}
+    if result.check == "cors":
+        # Dropping the upstream's reflected CORS headers closes the hole; allowed origins, if
+        # any, are then configured under headers.cors.
+        return stage, {"remove_headers": ["server", "x-powered-by", *_CORS_RESPONSE_HEADERS]}
     if stage in ("authz", "waf", "headers"):
         return stage, {}
     # authn needs the target's keys, and redaction, schema, limits and route changes are not
@@ -50,7 +57,7 @@ def _stages_for(results: list[Result], documented: dict[str, list[str]]) -> dict
     for result in results:
         config = _stage_config(result, documented)
         if config is not None and config[0] in STAGE_NAMES:
-            stages.setdefault(config[0], config[1])
+            stages.setdefault(config[0], {}).update(config[1])
     return stages
 
 
@@ -61,7 +68,8 @@ def build_patches(report: ScanReport) -> str:
         by_operation[(result.method, result.path)].append(result)
     routes: list[dict[str, Any]] = []
     notes: list[str] = []
-    for (method, path), results in sorted(by_operation.items()):
+    # Route paths are prefixes and the first matching route wins, so longer paths go first.
+    for (method, path), results in sorted(by_operation.items(), key=_specific_first):
         match: dict[str, Any] = {"path": "/" if path == TARGET else re.sub(r"\{[^}]+\}", _param_name, path)}
         if method != TARGET:
             match["methods"] = [method]
@@ -83,6 +91,11 @@ def build_patches(report: ScanReport) -> str:
         *notes,
     ]
     return "\n".join(header) + "\n" + yaml.safe_dump({"routes": routes}, sort_keys=False)
+
+
+def _specific_first(item: tuple[tuple[str, str], list[Result]]) -> tuple[int, int, str, str]:
+    method, path = item[0]
+    return -path.count("/"), -len(path), path, method
 
 
 def _param_name(match: re.Match[str]) -> str:
