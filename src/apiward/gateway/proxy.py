@@ -579,12 +579,18 @@ class Flow:
         self, status: int, code: str, message: str, headers: list[tuple[str, str]] | None = None,
         *, close: bool = False, outcome: str = "error",
     ) -> None:
-        """Send the gateway's own JSON answer and end the exchange."""
+        """Send the gateway's own JSON response and end the exchange."""
         if self.finished:
             return
         if self.upstream is not None and self.route is not None:
             self.route.pool.discard(self.upstream)
             self.upstream = None
+        if self.response_sent:
+            # Part of another response already reached the client, so only a cut is left.
+            log.warning("request %s ended with %s after its response started", self.exchange.request_id, code)
+            self.conn.abort()
+            self.finish("error")
+            return
         if self.body_mode not in (_NO_BODY, _DONE):
             close = True
         if close:

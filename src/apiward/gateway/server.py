@@ -176,11 +176,11 @@ class ClientConnection(asyncio.Protocol):
         if not keep_alive:
             self.close()
             return
+        paused = self._reading_paused or self._buffer_paused
         self._reading_paused = False
-        if self._buffer_paused or self.buffer:
-            self._buffer_paused = False
-            if self.transport is not None:
-                self.transport.resume_reading()
+        self._buffer_paused = False
+        if paused and self.transport is not None:
+            self.transport.resume_reading()
         if self.buffer:
             self._set(_HEADER, self.gateway.compiled.limits.header_timeout)
             if self._in_read:
