@@ -79,8 +79,8 @@ class Flow:
 
     __slots__ = (
         "body", "body_mode", "collected", "collected_size", "compiled", "conn", "exchange", "finished",
-        "keep_alive", "out", "pending_head", "request", "response_chunked", "response_head", "response_pending",
-        "response_sent", "response_started", "route", "streamed", "tried", "upstream",
+        "keep_alive", "out", "pending_head", "request", "response_chunked", "response_head",
+        "response_pending", "response_sent", "response_started", "route", "streamed", "tried", "upstream",
     )
 
     def __init__(self, conn: ClientConnection, request: RequestHead, compiled: CompiledPolicy) -> None:
