@@ -8,7 +8,7 @@ Runs, in one process and without sockets:
   of one sequential check.
 
 Usage: .venv/bin/python bench/access_stages.py [--requests N] [--no-redis]
-The numbers are CPU time (``time.process_time``) or wall time per call on this machine; they
+The numbers are CPU time (``time.process_time``) or wall time per call on this machine. They
 leave out the proxy's own work, so compare them with a whole proxied request, not with rps.
 """
 
