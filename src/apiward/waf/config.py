@@ -8,7 +8,7 @@ from apiward.waf.fields import Limits
 from apiward.waf.signatures import Signature
 
 
-def settings_from_config(config: WafConfig) -> Settings:
+def settings_from_config(config: WafConfig, *, skip_headers: frozenset[str] = frozenset()) -> Settings:
     """Translate the policy block into engine settings."""
     limits = Limits(
         max_body_bytes=config.request_body_limit,
@@ -28,6 +28,7 @@ def settings_from_config(config: WafConfig) -> Settings:
         limits=limits,
         on_limit=config.on_limit,
         exclusions=exclusions,
+        skip_headers=skip_headers,
     )
 
 
@@ -47,6 +48,9 @@ def custom_signatures(config: WafConfig) -> list[Signature]:
     ]
 
 
-def engine_from_config(config: WafConfig) -> Engine:
-    """Build the engine for one route; the compiled database is shared and cached."""
-    return Engine(settings_from_config(config), custom=custom_signatures(config))
+def engine_from_config(config: WafConfig, *, skip_headers: frozenset[str] = frozenset()) -> Engine:
+    """Build the engine for one route; the compiled database is shared and cached.
+
+    ``skip_headers`` names headers the caller sets itself (a gateway's forwarding headers).
+    """
+    return Engine(settings_from_config(config, skip_headers=skip_headers), custom=custom_signatures(config))

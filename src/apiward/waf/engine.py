@@ -20,7 +20,7 @@ import libinjection
 from apiward.waf.bodies import extract_body
 from apiward.waf.database import load_database
 from apiward.waf.decode import Variant, decoded_variants, maybe_base64
-from apiward.waf.fields import KEY_PREFIX, Anomaly, Extraction, Field, Limits, extract_head
+from apiward.waf.fields import KEY_PREFIX, SKIPPED_HEADERS, Anomaly, Extraction, Field, Limits, extract_head
 from apiward.waf.protocol import check_head
 from apiward.waf.request import HttpRequest
 from apiward.waf.signatures import Signature, builtin_signatures
@@ -70,6 +70,8 @@ class Settings:
     on_limit: Literal["deny", "pass"] = "deny"
     exclusions: tuple[Exclusion, ...] = ()
     libinjection: bool = True
+    skip_headers: frozenset[str] = frozenset()
+    """Further headers not to inspect, such as those a proxy in front sets itself."""
     libinjection_sqli_score: int = 5
     code_block_score: int = 2
     """Highest total score the matches in one value holding a Markdown code fence add up to.
@@ -133,6 +135,7 @@ class Engine:
         signatures: Sequence[Signature] | None = None,
     ) -> None:
         self.settings = settings
+        self.skipped_headers = SKIPPED_HEADERS | settings.skip_headers
         every = list(signatures) if signatures is not None else builtin_signatures()
         active = [signature for signature in [*every, *custom] if signature.paranoia <= settings.paranoia]
         self.signatures = {signature.id: signature for signature in active}
@@ -143,7 +146,7 @@ class Engine:
     def inspect(self, request: HttpRequest, *, body: bool = True) -> Decision:
         """Inspect the head of ``request`` and, when ``body`` is true, its body."""
         extraction = Extraction(self.settings.limits)
-        extract_head(request, extraction)
+        extract_head(request, extraction, self.skipped_headers)
         check_head(request, extraction)
         if body and request.body:
             extract_body(request, request.body, extraction)
@@ -170,23 +173,22 @@ class Engine:
 
     def decide(self, extraction: Extraction) -> Decision:
         """Scan the extracted fields and score what matched."""
-        texts: list[str] = []
-        owners: list[tuple[int, tuple[str, ...]]] = []
         locations = extraction.locations
-        for index, value in enumerate(extraction.values):
-            variants: list[Variant] = (
-                decoded_variants(value)
-                if not _NEEDS_DECODING.isdisjoint(value)
-                or "/*" in value
-                or "IFS" in value
-                or maybe_base64(value)
-                else [(value, ())]
-            )
-            for text, chain in variants:
-                texts.append(text)
-                owners.append((index, chain))
-        matches = self._scan(texts, owners, locations)
-        if self.settings.libinjection:
+        values = extraction.values
+        joined = "\n".join(values)
+        if _NEEDS_DECODING.isdisjoint(joined) and "/*" not in joined and "IFS" not in joined:
+            # Fast path: only base64 candidates can have a decoded form.
+            candidates = [
+                index for index, value in enumerate(values) if len(value) >= 16 and maybe_base64(value)
+            ]
+        else:
+            candidates = list(range(len(values)))
+        texts, owners = _variants(values, candidates)
+        buffer = joined if not candidates or texts is values else "\n".join(texts)
+        matches = self._scan(buffer, texts, owners, locations)
+        if self.settings.libinjection and (
+            not _SQL_CHARS.isdisjoint(buffer) or "<" in buffer or "--" in buffer
+        ):
             matches.extend(self._libinjection(texts, owners, locations))
         for anomaly in extraction.anomalies:
             if not anomaly.limit:
@@ -215,11 +217,11 @@ class Engine:
         )
 
     def _scan(
-        self, texts: list[str], owners: list[tuple[int, tuple[str, ...]]], locations: list[str]
+        self, joined: str, texts: list[str], owners: list[tuple[int, tuple[str, ...]]], locations: list[str]
     ) -> list[Match]:
         if not texts:
             return []
-        buffer = ("\n".join(texts) + "\n").encode("utf-8", "replace")
+        buffer = (joined + "\n").encode("utf-8", "replace")
         hits: list[tuple[int, int]] = []
 
         def on_match(ident: int, _start: int, end: int, _flags: int, _context: object) -> None:
@@ -360,6 +362,24 @@ class Engine:
             for match in matches
             if not any(rule.covers(match.rule_id, match.attack_class, match.location) for rule in exclusions)
         ]
+
+
+def _variants(
+    values: list[str], candidates: list[int]
+) -> tuple[list[str], list[tuple[int, tuple[str, ...]]]]:
+    """Return the texts to scan (each value and its decoded forms) and, per text, its field and chain."""
+    owners: list[tuple[int, tuple[str, ...]]] = [(index, ()) for index in range(len(values))]
+    if not candidates:
+        return values, owners
+    texts: list[str] = []
+    owners = []
+    pending = set(candidates)
+    for index, value in enumerate(values):
+        variants: list[Variant] = decoded_variants(value) if index in pending else [(value, ())]
+        for text, chain in variants:
+            texts.append(text)
+            owners.append((index, chain))
+    return texts, owners
 
 
 def _sqli_score(fingerprint: str, score: int) -> int:

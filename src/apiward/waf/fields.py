@@ -131,13 +131,15 @@ def add_cookies(extraction: Extraction, header: str) -> None:
             extraction.add(f"cookie.{name}", value)
 
 
-def extract_head(request: HttpRequest, extraction: Extraction) -> None:
-    """Add the fields of the request line and the headers."""
+def extract_head(
+    request: HttpRequest, extraction: Extraction, skipped: frozenset[str] = SKIPPED_HEADERS
+) -> None:
+    """Add the fields of the request line and the headers whose names are not in ``skipped``."""
     extraction.add("path", request.path)
     if request.query:
         add_pairs(extraction, "query", request.query)
     for name, value in request.headers:
         if name == "cookie":
             add_cookies(extraction, value)
-        elif name not in SKIPPED_HEADERS and value:
+        elif name not in skipped and value:
             extraction.add(f"header.{name}", value)

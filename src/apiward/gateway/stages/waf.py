@@ -18,6 +18,21 @@ from apiward.waf.request import HttpRequest
 log = logging.getLogger("apiward.gateway.stages.waf")
 
 _DECISION_KEY = "waf"
+GATEWAY_SET_HEADERS = frozenset(
+    {
+        "x-forwarded-for",
+        "x-forwarded-proto",
+        "x-forwarded-host",
+        "forwarded",
+        "x-real-ip",
+        "x-request-id",
+    }
+)
+"""Headers the gateway writes before the stages run; a client's own values never reach the upstream.
+
+NOTE: from a trusted proxy the gateway keeps the received X-Forwarded-For chain and appends to it,
+so those values are not inspected either.
+"""
 _MESSAGE = "The request was blocked by the web application firewall."
 
 
@@ -108,4 +123,4 @@ def _request_view(exchange: Exchange, body: bytes) -> HttpRequest:
 
 def build(config: WafConfig, context: StageContext) -> WafStage:
     """Build the stage for one route; the compiled signature database is shared by routes."""
-    return WafStage(config, engine_from_config(config))
+    return WafStage(config, engine_from_config(config, skip_headers=GATEWAY_SET_HEADERS))
