@@ -453,3 +453,11 @@ async def test_introspection_inactive_and_down(
 
     assert inactive.status == 401
     assert down.status == 503
+
+
+@pytest.mark.parametrize(
+    "url", ["http://idp.example.test/jwks", "ftp://127.0.0.1/jwks", "https:///jwks", "/jwks"],
+)
+def test_provider_url_must_be_https(gate: Callable[..., Gate], url: str) -> None:
+    with pytest.raises(PolicyError, match="expected an https:// URL"):
+        gate(jwks_policy(url.removesuffix("/jwks")))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import Literal
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -16,6 +17,22 @@ JwtAlgorithm = Literal[
 ]
 
 _JWKS_DEFAULT_ALGORITHMS: tuple[JwtAlgorithm, ...] = ("RS256", "PS256", "ES256", "EdDSA")
+
+
+_LOOPBACK_HOSTS = frozenset({"127.0.0.1", "::1", "localhost"})
+
+
+def check_provider_url(value: str, what: str) -> str:
+    """Accept https:// URLs, and http:// only to a loopback host, where nothing can listen in."""
+    parts = urlsplit(value)
+    if parts.scheme == "https" and parts.hostname:
+        return value
+    if parts.scheme == "http" and parts.hostname in _LOOPBACK_HOSTS:
+        return value
+    raise ValueError(
+        f"invalid {what} {value!r}; expected an https:// URL "
+        "(plain http:// only to 127.0.0.1, ::1 or localhost)"
+    )
 
 
 class _Model(BaseModel):
@@ -64,9 +81,7 @@ class JwksConfig(_Model):
     @field_validator("url")
     @classmethod
     def _http_url(cls, value: str) -> str:
-        if not value.startswith(("https://", "http://")):
-            raise ValueError(f"invalid JWKS URL {value!r}; expected an https:// URL")
-        return value
+        return check_provider_url(value, "JWKS URL")
 
 
 class JwtConfig(_Model):
@@ -127,7 +142,7 @@ class ApiKeyConfig(_Model):
 class IntrospectionConfig(_Model):
     """OAuth2 token introspection (RFC 7662) for opaque bearer tokens."""
 
-    url: str
+    url: str = Field(description="HTTPS (or loopback HTTP) URL of the introspection endpoint.")
     client_id: str
     client_secret: SecretRef
     timeout: Duration = Field(3.0, gt=0)
@@ -135,6 +150,11 @@ class IntrospectionConfig(_Model):
         60.0, description="Maximum time a response is reused (never past the token's exp).",
     )
     cache_size: int = Field(10_000, ge=0)
+
+    @field_validator("url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        return check_provider_url(value, "introspection URL")
 
 
 class AuthnConfig(StageConfig):
