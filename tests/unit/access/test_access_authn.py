@@ -461,3 +461,16 @@ async def test_introspection_inactive_and_down(
 def test_provider_url_must_be_https(gate: Callable[..., Gate], url: str) -> None:
     with pytest.raises(PolicyError, match="expected an https:// URL"):
         gate(jwks_policy(url.removesuffix("/jwks")))
+
+
+async def test_jwks_refreshes_on_schedule(gate: Callable[..., Gate], idp: Jwks) -> None:
+    g = gate(jwks_policy(idp.url).replace("timeout: 1s}", "timeout: 1s, refresh: 50ms}"))
+    stage: Any = g.stage("api", "authn")
+    await stage.start()
+    for _ in range(200):
+        if idp.fetches >= 3:
+            break
+        await asyncio.sleep(0.01)
+    await stage.close()
+
+    assert idp.fetches >= 3
