@@ -474,3 +474,12 @@ async def test_jwks_refreshes_on_schedule(gate: Callable[..., Gate], idp: Jwks) 
     await stage.close()
 
     assert idp.fetches >= 3
+
+
+async def test_api_key_query_when_configured(gate: Callable[..., Gate]) -> None:
+    g = gate(API_KEYS.replace("api_key:\n", "api_key:\n        query: api_key\n"))
+    exchange = await g.send(path="/api/x", query=f"page=2&api_key={API_KEY}")
+
+    assert exchange.status == 200
+    assert exchange.identity is not None
+    assert exchange.identity.consumer == "shop"
