@@ -101,6 +101,7 @@ def _jwt_check(
     where: Operation | tuple[str, str] = (
         (login.method.upper(), login.path) if at_login and login is not None else operation
     )
+
     forged = forge(token)
     if forged is None:
         recorder.not_run(where, f"cannot build a {token_kind} token for this target")
@@ -111,6 +112,7 @@ def _jwt_check(
             where, "the target accepts a token that is not a JWT, so forging proves nothing", [garbage]
         )
         return
+
     response = _send_token(ctx, path, forged)
     if not response.ok:
         recorder.passed(where, f"a {token_kind} token was rejected with {response.status}", [response])
@@ -273,6 +275,7 @@ def login_no_throttle(ctx: ScanContext, recorder: Recorder) -> None:
     if victim is None:
         recorder.not_run(where, "needs a throwaway account or an identity with a username")
         return
+
     first = login_request(ctx.client, login, victim.username or "", "Wrong-Pw-0!")
     last = first
     for attempt in range(_THROTTLE_ATTEMPTS - 1):
@@ -280,6 +283,7 @@ def login_no_throttle(ctx: ScanContext, recorder: Recorder) -> None:
         if last.status in (423, 429) or last.status is None:
             recorder.passed(where, f"attempt {attempt + 2} answered {last.status}", [last])
             return
+
     control = login_request(ctx.client, login, victim.username or "", victim.config.password or "")
     if not control.ok or dig(control.json(), login.token_path) is None:
         recorder.passed(

@@ -139,6 +139,8 @@ def _write_user_object(ctx: ScanContext, recorder: Recorder, operation: Operatio
         recorder.not_run(operation, "could not register throwaway accounts")
         return
     victim, attacker = pair
+
+    # 1. Build the attacker's request against the victim's record.
     param = path_params(root)[-1]
     tag = new_tag()
     prepared = ctx.prepare(operation, attacker, {param: victim.username or ""}, tag)
@@ -147,6 +149,8 @@ def _write_user_object(ctx: ScanContext, recorder: Recorder, operation: Operatio
     if isinstance(prepared.body, dict) and password_field in prepared.body:
         new_password = "Aw-" + secrets.token_urlsafe(10)
         prepared.body[password_field] = new_password
+
+    # 2. Read the record before the write, so the change can be told apart afterwards.
     read_op = ctx.spec.find("GET", root)
     read_path = fill_path(root, {param: victim.username or ""})
     before = victim.send("GET", read_path) if read_op else None
@@ -154,6 +158,8 @@ def _write_user_object(ctx: ScanContext, recorder: Recorder, operation: Operatio
         sent = changed_body(operation.body_schema, before.json(), tag)
         if sent is not None:
             prepared.body = sent
+
+    # 3. Write as the attacker, then verify as the victim.
     write = ctx.send(attacker, operation, prepared)
     if not write.ok:
         recorder.passed(operation, f"another user's {operation.method} answered {write.status}", [write])
@@ -226,6 +232,7 @@ def _write_created_object(ctx: ScanContext, recorder: Recorder, operation: Opera
     if created is None:
         recorder.not_run(operation, "the scanner could not create an object to change")
         return
+
     values = {created.param: created.object_id}
     tag = new_tag()
     prepared = ctx.prepare(operation, attacker, values, tag)
@@ -234,10 +241,12 @@ def _write_created_object(ctx: ScanContext, recorder: Recorder, operation: Opera
     sent = changed_body(operation.body_schema, before.json(), tag)
     if sent is not None:
         prepared.body = sent
+
     write = ctx.send(attacker, operation, prepared)
     if not write.ok:
         recorder.passed(operation, f"another user's {operation.method} answered {write.status}", [write])
         return
+
     after = owner.send("GET", read_path)
     deleted = operation.method == "DELETE" and before.ok and after.status in (404, 410)
     changed = operation.method != "DELETE" and bool(visible_changes(sent or {}, before.json(), after.json()))
