@@ -38,6 +38,9 @@ _HOST_VALUE = re.compile(r"[A-Za-z0-9.\-_~!$&'()*+,;=%]*(?::[0-9]*)?|\[[0-9A-Fa-
 
 HEAD_END = b"\r\n\r\n"
 MAX_CHUNK_LINE = 4096
+CACHE_MAX_ENTRIES = 512
+CACHE_MAX_HEAD = 2048
+"""Heads up to this many bytes are memoised, so a repeated head is parsed once."""
 
 HOP_BY_HOP = frozenset({
     "connection", "keep-alive", "proxy-connection", "te", "trailer", "transfer-encoding", "upgrade",
@@ -85,6 +88,22 @@ class RequestHead:
         self.raw_path = ""
         self.query = ""
 
+    def copy(self) -> RequestHead:
+        """Return a copy whose header list can be changed without touching this one."""
+        other = RequestHead()
+        other.method = self.method
+        other.target = self.target
+        other.version = self.version
+        other.headers = Headers(self.headers.items)
+        other.host = self.host
+        other.content_length = self.content_length
+        other.chunked = self.chunked
+        other.keep_alive = self.keep_alive
+        other.expect_continue = self.expect_continue
+        other.raw_path = self.raw_path
+        other.query = self.query
+        return other
+
 
 class ResponseHead:
     """A parsed upstream response head; ``headers`` lacks hop-by-hop and framing fields."""
@@ -100,6 +119,21 @@ class ResponseHead:
         self.chunked = False
         self.keep_alive = True
 
+    def copy(self) -> ResponseHead:
+        """Return a copy whose header list can be changed without touching this one."""
+        other = ResponseHead(self.status, self.version, Headers(self.headers.items))
+        other.content_length = self.content_length
+        other.chunked = self.chunked
+        other.keep_alive = self.keep_alive
+        return other
+
+
+# Parsing is a pure function of the head bytes, so identical heads (the same client repeating a
+# request, or an upstream's responses within the same second of its Date field) reuse one
+# result. The key is the exact bytes, and a full cache is simply emptied.
+_request_cache: dict[bytes, RequestHead] = {}
+_response_cache: dict[bytes, ResponseHead] = {}
+
 
 def check_partial_head(buffer: bytes | bytearray) -> None:
     """Reject an unfinished head early when it already ends a line with a bare LF.
@@ -113,6 +147,18 @@ def check_partial_head(buffer: bytes | bytearray) -> None:
 
 def parse_request_head(head: bytes) -> RequestHead:
     """Parse a request head ending with CRLF CRLF; raise :class:`HttpError` when it is invalid."""
+    cached = _request_cache.get(head)
+    if cached is not None:
+        return cached.copy()
+    request = _parse_request_head(head)
+    if len(head) <= CACHE_MAX_HEAD:
+        if len(_request_cache) >= CACHE_MAX_ENTRIES:
+            _request_cache.clear()
+        _request_cache[head] = request.copy()
+    return request
+
+
+def _parse_request_head(head: bytes) -> RequestHead:
     match = _REQUEST_HEAD.fullmatch(head)
     if match is None:
         raise diagnose_request_head(head)
@@ -286,6 +332,18 @@ def diagnose_fields(fields: bytes, kind: str) -> HttpError:
 
 def parse_response_head(head: bytes) -> ResponseHead:
     """Parse an upstream response head; raise :class:`HttpError` (502) when it is invalid."""
+    cached = _response_cache.get(head)
+    if cached is not None:
+        return cached.copy()
+    response = _parse_response_head(head)
+    if len(head) <= CACHE_MAX_HEAD:
+        if len(_response_cache) >= CACHE_MAX_ENTRIES:
+            _response_cache.clear()
+        _response_cache[head] = response.copy()
+    return response
+
+
+def _parse_response_head(head: bytes) -> ResponseHead:
     match = _RESPONSE_HEAD.fullmatch(head)
     if match is None:
         raise HttpError(502, "bad_upstream_response", "The upstream sent an invalid response.")

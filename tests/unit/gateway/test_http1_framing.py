@@ -112,3 +112,23 @@ def test_error_response_204_has_no_body() -> None:
     raw = error_response(204, "cors_preflight", "ok", "abc")
     assert raw.endswith(b"\r\n\r\n")
     assert b"content-length" not in raw
+
+
+def test_repeated_head_parses_independent_copies() -> None:
+    head = b"GET /same HTTP/1.1\r\nHost: x\r\nX-A: 1\r\n\r\n"
+    first = parse_request_head(head)
+    first.headers.add("x-added", "1")
+    second = parse_request_head(head)
+    assert list(second.headers) == [("host", "x"), ("x-a", "1")]
+    assert second.raw_path == "/same"
+
+
+def test_repeated_response_parses_independent_copies() -> None:
+    head = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nX-A: 1\r\n\r\n"
+    first = parse_response_head(head)
+    first.headers.items.clear()
+    first.keep_alive = False
+    second = parse_response_head(head)
+    assert list(second.headers) == [("x-a", "1")]
+    assert second.keep_alive
+    assert second.content_length == 2
