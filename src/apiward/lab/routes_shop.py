@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import re
 import sqlite3
 from typing import Any
@@ -19,6 +20,8 @@ BACKTRACKING_EMAIL = re.compile(r"^([a-z0-9]+\.?)+@example\.com$")
 LINEAR_EMAIL = re.compile(r"^[a-z0-9]+(?:\.[a-z0-9]+)*@example\.com$")
 VULNERABLE_EMAIL_MAX_LENGTH = 26
 """Input cap while ``redos`` is open, so one request costs at most a few seconds of CPU."""
+
+logger = logging.getLogger("apiward.lab")
 
 FEEDBACK_MAX_LENGTH = 2000
 WELCOME_COUPON = "WELCOME10"
@@ -78,6 +81,7 @@ def _search(lab: LabContext, text: str) -> JSONResponse:
     try:
         return JSONResponse(lab.store.search_products_unsafe(text))
     except sqlite3.Error as error:
+        logger.warning("product search failed: %s", error)
         # The hole also shows the database error, which makes error-based injection easy.
         return JSONResponse({"detail": f"database error: {error}"}, status_code=500)
 

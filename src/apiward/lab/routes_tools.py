@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import logging
+import os
 import platform
+import signal
 import subprocess
 from pathlib import Path
 
@@ -20,6 +23,8 @@ COMMAND_TIMEOUT_SECONDS = 5.0
 # A clean environment for the shell, so an injected command cannot read the server's variables.
 COMMAND_ENVIRONMENT = {"PATH": "/usr/bin:/bin", "LC_ALL": "C"}
 MAX_FILE_BYTES = 1024 * 1024
+
+logger = logging.getLogger("apiward.lab")
 
 
 class WebhookTest(BaseModel):
@@ -45,31 +50,37 @@ class DebugOut(BaseModel):
     python: str
 
 
+def _run_sha256(argv: list[str], stdin: str) -> str:
+    """Run ``argv`` and return the first word of its output, the digest printed by sha256sum.
+
+    The command runs in a process group of its own, so a timeout kills everything an injected
+    command started in the background, not only the shell.
+    """
+    with subprocess.Popen(
+        argv,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        env=COMMAND_ENVIRONMENT,
+        start_new_session=True,
+    ) as process:
+        try:
+            output, _ = process.communicate(stdin, timeout=COMMAND_TIMEOUT_SECONDS)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.communicate()
+            raise
+    return output.split(" ", 1)[0]
+
+
 def _sha256_through_shell(text: str) -> str:
     # The hole: the text is pasted unquoted into a shell command line, so ; | $( ) all work.
-    command = f"echo {text} | sha256sum"
-    result = subprocess.run(
-        ["/bin/sh", "-c", command],
-        capture_output=True,
-        text=True,
-        timeout=COMMAND_TIMEOUT_SECONDS,
-        env=COMMAND_ENVIRONMENT,
-        check=False,
-    )
-    return result.stdout.split(" ", 1)[0]
+    return _run_sha256(["/bin/sh", "-c", f"echo {text} | sha256sum"], "")
 
 
 def _sha256_without_shell(text: str) -> str:
-    result = subprocess.run(
-        ["sha256sum"],
-        input=text,
-        capture_output=True,
-        text=True,
-        timeout=COMMAND_TIMEOUT_SECONDS,
-        env=COMMAND_ENVIRONMENT,
-        check=True,
-    )
-    return result.stdout.split(" ", 1)[0]
+    return _run_sha256(["sha256sum"], text)
 
 
 def _file_path(lab: LabContext, name: str) -> Path:
@@ -101,10 +112,12 @@ def build_router(context: LabContext) -> APIRouter:
         try:
             url, host_header = ssrf.checked_destination(webhook.url, allow_loopback=lab.is_open("ssrf"))
         except ssrf.DestinationRejected as error:
+            logger.warning("webhook test rejected for user %s: %s", user["username"], error)
             raise HTTPException(400, detail=str(error)) from error
         try:
             status, body = await ssrf.fetch(url, host_header)
         except httpx.HTTPError as error:
+            logger.warning("webhook test to %s failed: %r", url, error)
             raise HTTPException(502, detail=f"webhook call failed: {error.__class__.__name__}") from error
         return WebhookResult(status=status, body=body)
 
@@ -115,12 +128,15 @@ def build_router(context: LabContext) -> APIRouter:
                 return ChecksumOut(sha256=_sha256_through_shell(request.text))
             return ChecksumOut(sha256=_sha256_without_shell(request.text))
         except subprocess.TimeoutExpired as error:
+            logger.warning("checksum command timed out after %s s", COMMAND_TIMEOUT_SECONDS)
             raise HTTPException(504, detail="checksum command timed out") from error
 
     @router.get(
         "/api/v1/files", response_class=PlainTextResponse, summary="Download a file from the lab folder"
     )
     def download_file(lab: Lab, name: str = Query(min_length=1, max_length=256)) -> PlainTextResponse:
+        if "\x00" in name:
+            raise HTTPException(400, detail="invalid file name: it contains a NUL character")
         path = _file_path(lab, name)
         try:
             with path.open("rb") as handle:
