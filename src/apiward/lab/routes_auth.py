@@ -48,7 +48,7 @@ def _reject_login(lab: Lab, username: str, user_exists: bool) -> HTTPException:
     return HTTPException(401, detail="invalid username or password")
 
 
-def _role_from_body(raw: dict[str, Any]) -> str | None:
+def requested_role(raw: dict[str, Any]) -> str | None:
     """Return the role a request body requests through ``role`` or ``is_admin`` (mass assignment)."""
     if raw.get("is_admin") is True:
         return "admin"
@@ -84,7 +84,7 @@ async def signup(lab: Lab, request: Request, account: SignupRequest) -> TokenRes
     if lab.is_open("mass-assignment"):
         # The hole: fields the schema does not declare are read from the raw body and stored.
         raw = await request.json()
-        role = _role_from_body(raw) or role
+        role = requested_role(raw) or role
     lab.store.create_user(account.username, account.password, account.email, role)
 
     user = lab.store.user_by_name(account.username)

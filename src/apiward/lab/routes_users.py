@@ -8,7 +8,7 @@ from fastapi import APIRouter, HTTPException, Request
 from pydantic import BaseModel, Field
 
 from apiward.lab.context import CurrentUser, Lab, LabContext, OptionalUser, is_admin
-from apiward.lab.routes_auth import _role_from_body
+from apiward.lab.routes_auth import requested_role
 
 
 class UserOut(BaseModel):
@@ -58,7 +58,7 @@ def build_router(context: LabContext) -> APIRouter:
     async def update_me(lab: Lab, request: Request, user: CurrentUser, update: ProfileUpdate) -> UserOut:
         fields: dict[str, Any] = update.model_dump(exclude_none=True)
         if lab.is_open("mass-assignment"):
-            role = _role_from_body(await request.json())
+            role = requested_role(await request.json())
             if role is not None:
                 fields["role"] = role
         lab.store.update_user(user["id"], fields)
