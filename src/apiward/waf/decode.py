@@ -19,7 +19,8 @@ MAX_DECODE_PASSES = 4
 _UNICODE_ESCAPE = re.compile(r"\\u\{?([0-9a-fA-F]{4})\}?|\\x([0-9a-fA-F]{2})|\\([nrt])")
 _CONTROL_ESCAPES = {"n": "\n", "r": "\r", "t": "\t"}
 _IIS_UNICODE = re.compile(r"%u([0-9a-fA-F]{4})")
-_SQL_COMMENT = re.compile(r"/\*!?\d*|\*/")
+_SQL_COMMENT = re.compile(r"/\*(!\d*)?(.*?)\*/", re.DOTALL)
+"""A block comment; the text of a MySQL versioned comment (``/*!50000 select*/``) is executed, so kept."""
 _BASE64_TEXT = re.compile(r"^[A-Za-z0-9+/_-]{16,}={0,2}$")
 _SHELL_QUOTES = re.compile(r"""[\\'"^`]|\$@|\$\*|\$\(\)""")
 _SHELL_IFS = re.compile(r"\$\{?IFS\}?|\$\{IFS%\?\?\}")
@@ -106,6 +107,14 @@ def base64_text(text: str) -> str | None:
     return decoded
 
 
+def _comment_as_space(match: re.Match[str]) -> str:
+    return f" {match.group(2)} " if match.group(1) is not None else " "
+
+
+def _comment_removed(match: re.Match[str]) -> str:
+    return match.group(2) if match.group(1) is not None else ""
+
+
 def decoded_variants(value: str) -> list[Variant]:
     """Return the raw value and every distinct decoded or normalised form worth scanning."""
     variants: list[Variant] = [(value, ())]
@@ -117,9 +126,9 @@ def decoded_variants(value: str) -> list[Variant]:
         chain += ("remove-nulls",)
         variants.append((decoded, chain))
     if "/*" in decoded and "*/" in decoded:
-        stripped = _SQL_COMMENT.sub(" ", decoded)
-        variants.append((_WHITESPACE.sub(" ", stripped), (*chain, "sql-comments", "compress-whitespace")))
-        joined = _SQL_COMMENT.sub("", decoded)
+        spaced = _SQL_COMMENT.sub(_comment_as_space, decoded)
+        variants.append((_WHITESPACE.sub(" ", spaced), (*chain, "sql-comments", "compress-whitespace")))
+        joined = _SQL_COMMENT.sub(_comment_removed, decoded)
         variants.append((joined, (*chain, "sql-comments-joined")))
     if _SHELL_QUOTES.search(decoded) or "IFS" in decoded:
         unquoted = _SHELL_QUOTES.sub("", _SHELL_IFS.sub(" ", decoded))
