@@ -64,3 +64,24 @@ def test_check_passes_once_hole_closed(hole: dict[str, str]) -> None:
     assert location not in _locations(report)
     statuses = {result.status for result in report.results}
     assert Status.ERROR not in statuses
+
+
+def test_budget_spent_means_not_run() -> None:
+    from apiward.scanner.engine import select_checks
+    from apiward.scanner.scan import ScanOptions, run_scan
+
+    from .conftest import LAB_AUTH
+
+    with serve_lab(False) as base_url:
+        options = ScanOptions(
+            spec=f"{base_url}/openapi.json", target=base_url, auth_file=LAB_AUTH,
+            checks=tuple(select_checks(None)), rate=2000, budget=60,
+        )
+        report = run_scan(options)
+    assert report.requests_sent == 60
+    budget_results = [result for result in report.results if "budget" in result.detail]
+    assert len(budget_results) >= 20
+    assert all(result.status is Status.NOT_RUN for result in budget_results)
+    last = report.results[-1]
+    assert last.check == "login-no-throttle"
+    assert last.status is Status.NOT_RUN
