@@ -460,12 +460,8 @@ class ChunkedDecoder:
 
 def serialize_head(first_line: str, headers: Headers, framing: str) -> bytes:
     """Build a head from a start line, header fields and the framing lines this side chose."""
-    parts = [first_line]
-    for name, value in headers.items:
-        parts.append(f"{name}: {value}\r\n")
-    parts.append(framing)
-    parts.append("\r\n")
-    return "".join(parts).encode("latin-1")
+    fields = "".join([f"{name}: {value}\r\n" for name, value in headers.items])
+    return f"{first_line}{fields}{framing}\r\n".encode("latin-1")
 
 
 def encode_chunk(data: bytes) -> bytes:

@@ -72,7 +72,7 @@ class ClientConnection(asyncio.Protocol):
 
     def _read_head(self) -> None:
         buffer = self.buffer
-        while buffer[:2] == b"\r\n":
+        while buffer.startswith(b"\r\n"):
             # RFC 9112, section 2.2: a server should ignore empty lines before a request line.
             buffer = buffer[2:]
         limits = self.gateway.compiled.limits
@@ -86,14 +86,15 @@ class ClientConnection(asyncio.Protocol):
                 return
             if end + 4 > limits.max_header_bytes:
                 raise HttpError(431, "headers_too_large", "The request head is too large.")
-            head = buffer[:end + 4]
+            # Most reads contain exactly one head, which then needs no copy.
+            head = buffer if end + 4 == len(buffer) else buffer[:end + 4]
             if head.count(b"\r\n") - 2 > limits.max_header_count:
                 raise HttpError(431, "too_many_headers", "The request has too many header fields.")
             request = parse_request_head(head)
         except HttpError as error:
             self.reject(error)
             return
-        self.buffer = buffer[end + 4:]
+        self.buffer = b"" if head is buffer else buffer[end + 4:]
         self.deadline_kind = _NO_DEADLINE
         flow = Flow(self, request, self.gateway.compiled)
         self.flow = flow
