@@ -160,7 +160,12 @@ def _walk_json(node: Any, path: str, depth: int, extraction: Extraction) -> None
     if type(node) is dict:
         for key, value in node.items():
             # Lower-case identifiers (the usual API key names) cannot hide a payload; others might.
-            if not key.isidentifier() or (len(key) >= 8 and not key.islower()) or "__proto__" in key:
+            if (
+                not key.isidentifier()
+                or (len(key) >= 8 and not key.islower())
+                or key in POLLUTING_KEYS
+                or "__proto__" in key
+            ):
                 _check_key(key, path, extraction)
                 extraction.add(f"{KEY_PREFIX}{path}.{key}", key)
             kind = type(value)

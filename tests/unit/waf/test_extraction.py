@@ -55,6 +55,11 @@ def test_prototype_pollution_key_reported() -> None:
     assert [anomaly.code for anomaly in extraction.anomalies] == ["prototype_pollution_key"]
 
 
+def test_constructor_prototype_keys_reported() -> None:
+    extraction = _extract(_json_request(b'{"constructor": {"prototype": {"isAdmin": true}}}'))
+    assert [anomaly.code for anomaly in extraction.anomalies] == ["prototype_pollution_key"] * 2
+
+
 def test_mongo_operator_key_reported() -> None:
     extraction = _extract(_json_request(b'{"password": {"$ne": null}}'))
     assert [anomaly.attack_class for anomaly in extraction.anomalies] == ["nosqli"]
