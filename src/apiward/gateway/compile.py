@@ -22,6 +22,8 @@ from apiward.policy.model import STAGE_NAMES, Limits, Policy, Route
 
 log = logging.getLogger("apiward.gateway.compile")
 
+ROUTE_MEMO_MAX_ENTRIES = 1024
+
 
 def _module(name: str) -> Any:
     """Import ``name``, or return the stand-in while that module does not exist yet."""
@@ -99,11 +101,28 @@ class CompiledPolicy:
             compiled = CompiledRoute(route, self.pools[route.upstream], stages)
             entries.append((route.match, route.allow_encoded_slashes, compiled))
         self.routes = paths.RouteTable(entries)
+        self._route_memo: dict[tuple[str, str], tuple[CompiledRoute, dict[str, str]] | None] = {}
         self.forwarding = forwarding.Forwarding(policy.trusted_proxies)
         self.access_log = logs.JsonLineWriter(policy.logging.access_log)
         self.access_enabled = policy.logging.access_log != "off"
         self.security_log = logs.JsonLineWriter(policy.logging.security_log)
         self.events = sink.EventSink(self.security_log)
+
+    def match_route(self, method: str, path: str) -> tuple[CompiledRoute, dict[str, str]] | None:
+        """Match a normalised path through a bounded memo (a PathError is raised, never cached).
+
+        The returned parameter dict is shared with the memo, so callers copy it before changing it.
+        """
+        key = (method, path)
+        try:
+            return self._route_memo[key]
+        except KeyError:
+            pass
+        found: tuple[CompiledRoute, dict[str, str]] | None = self.routes.match(method, path)
+        if len(self._route_memo) >= ROUTE_MEMO_MAX_ENTRIES:
+            self._route_memo.clear()
+        self._route_memo[key] = found
+        return found
 
     async def start(self) -> None:
         for pool in self.pools.values():

@@ -39,6 +39,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("apiward.gateway.proxy")
 
+MEMO_MAX_ENTRIES = 1024
 IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE"})
 CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 _NO_BODY, _WAITING, _STREAM, _COLLECT, _DONE = range(5)
@@ -48,6 +49,20 @@ _UPSTREAM_ERRORS = {
     "bad_response": (502, "bad_upstream_response", "The upstream service sent an invalid response."),
     "timeout": (504, "upstream_timeout", "The upstream service did not answer in time."),
 }
+
+
+_normalized_paths: dict[str, tuple[str, bool]] = {}
+
+
+def normalize_path(raw_path: str) -> tuple[str, bool]:
+    """Normalise a path through a bounded memo; invalid paths raise every time (never cached)."""
+    found = _normalized_paths.get(raw_path)
+    if found is None:
+        found = paths.normalize_path(raw_path)
+        if len(_normalized_paths) >= MEMO_MAX_ENTRIES:
+            _normalized_paths.clear()
+        _normalized_paths[raw_path] = found
+    return found
 
 
 class LengthReader:
@@ -133,16 +148,18 @@ class Flow:
             return
 
         try:
-            path, encoded_slash = paths.normalize_path(request.raw_path)
+            path, encoded_slash = normalize_path(request.raw_path)
             exchange.path = path
-            found = self.compiled.routes.match(request.method, path)
+            found = self.compiled.match_route(request.method, path)
         except paths.PathError as error:
             self.answer(400, error.code, error.message)
             return
         if found is None:
             self.answer(404, "route_not_found", "No route matches this request.")
             return
-        route, exchange.path_params = found
+        route, params = found
+        if params:
+            exchange.path_params = dict(params)
         if encoded_slash and not route.allow_encoded_slashes:
             self.answer(400, "encoded_slash", "An encoded slash (%2F) is not allowed in this path.")
             return
