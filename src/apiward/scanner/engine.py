@@ -82,6 +82,7 @@ def run_checks(
         except ScanError as error:
             recorder.error(None, f"{type(error).__name__}: {error}")
         except Exception as error:
+            # A bug in one check must not end the scan: it becomes an error result, never a pass.
             logger.exception("check %s failed", name)
             recorder.error(None, f"internal error in the check: {type(error).__name__}: {error}")
         if not recorder.results:
