@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from apiward.scanner.changes import changed_body, visible_changes
+from apiward.scanner.checks.configuration import plain_http_exposed
 from apiward.scanner.checks.functions import looks_administrative
 from apiward.scanner.checks.properties import _undeclared, sensitive_values
 from apiward.scanner.checks.ssrf import url_fields
@@ -88,3 +89,18 @@ def test_url_fields_found() -> None:
                                                       "name": {"type": "string"}}},
     )
     assert url_fields(operation) == [("query", "callback"), ("body", "target")]
+
+
+@pytest.mark.parametrize(
+    ("origin", "expected"),
+    [
+        (("http", "127.0.0.1", 8000), False),
+        (("http", "localhost", 8000), False),
+        (("http", "[::1]", 8000), False),
+        (("https", "api.example.test", 443), False),
+        (("http", "api.example.test", 80), True),
+        (("http", "192.0.2.10", 80), True),
+    ],
+)
+def test_plain_http_outside_loopback(origin: tuple[str, str, int], expected: bool) -> None:
+    assert plain_http_exposed(origin) is expected

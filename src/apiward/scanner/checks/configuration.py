@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import re
 
 from apiward.scanner.client import Response
@@ -19,6 +20,17 @@ TRACE_MARKERS = re.compile(
 )
 
 
+def plain_http_exposed(origin: tuple[str, str, int]) -> bool:
+    """True for a plain-HTTP origin that is not loopback; HTTP on loopback is a local test set-up."""
+    scheme, host, _port = origin
+    if scheme != "http" or host == "localhost":
+        return False
+    try:
+        return not ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return True
+
+
 @check("security-headers")
 def security_headers(ctx: ScanContext, recorder: Recorder) -> None:
     found = ctx.representative_get(secured=False)
@@ -33,6 +45,8 @@ def security_headers(ctx: ScanContext, recorder: Recorder) -> None:
         missing.append("Cache-Control")
     if ctx.client.origin[0] == "https" and "strict-transport-security" not in response.headers:
         missing.append("Strict-Transport-Security")
+    if plain_http_exposed(ctx.client.origin):
+        missing.append("TLS (the API is served over plain HTTP)")
     if missing:
         recorder.finding(operation, "answered without " + ", ".join(missing), [response])
     else:
