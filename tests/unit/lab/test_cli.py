@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import socket
 
+import pytest
 from typer.testing import CliRunner
 
 from apiward.cli import _register, app
+from apiward.lab import serve as serve_module
 
 _register()
 runner = CliRunner()
@@ -51,3 +53,22 @@ def test_lesson_unknown_id() -> None:
     result = runner.invoke(app, ["lab", "lesson", "nope"])
     assert result.exit_code == 2
     assert "unknown hole id 'nope'" in result.output
+
+
+def test_serve_remote_host_warns_when_forced(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The server is replaced by a recorder, so nothing binds the non-loopback address.
+    calls: list[tuple[object, ...]] = []
+    monkeypatch.setattr(serve_module, "serve_lab", lambda *arguments: calls.append(arguments))
+    result = runner.invoke(app, ["lab", "serve", "--host", "192.0.2.1", "--i-understand-this-is-vulnerable"])
+    assert result.exit_code == 0
+    assert "WARNING: the lab API is deliberately vulnerable" in result.output
+    assert calls == [("192.0.2.1", 8801, set(), "info")]
+
+
+def test_serve_passes_fixed_holes(monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: list[tuple[object, ...]] = []
+    monkeypatch.setattr(serve_module, "serve_lab", lambda *arguments: calls.append(arguments))
+    result = runner.invoke(app, ["lab", "serve", "--fix", "sqli", "--fix", "ssti", "--port", "9999"])
+    assert result.exit_code == 0
+    assert "WARNING" not in result.output
+    assert calls == [("127.0.0.1", 9999, {"sqli", "ssti"}, "info")]
