@@ -7,12 +7,14 @@ import socket
 import time
 
 import httpx
+import pytest
 from lab_processes import child_pids, free_port_base, is_running, read_until, start_apiward, stop
 
 from apiward.lab.demo import READY_MARKER
 
 
-def test_demo_serves_and_stops_on_sigint() -> None:
+@pytest.mark.parametrize("stop_signal", [signal.SIGINT, signal.SIGTERM], ids=["sigint", "sigterm"])
+def test_demo_serves_and_stops(stop_signal: signal.Signals) -> None:
     base = free_port_base(3)
     demo = start_apiward("demo", "--port-base", str(base))
     try:
@@ -45,7 +47,7 @@ def test_demo_serves_and_stops_on_sigint() -> None:
         assert blocked.json()["error"] == "waf_blocked"
         assert len(injected.json()) == 3
     finally:
-        status = stop(demo, signal.SIGINT)
+        status = stop(demo, stop_signal)
 
     assert status == 0
     deadline = time.monotonic() + 5
