@@ -64,6 +64,8 @@ def extract_body(request: HttpRequest, body: bytes, extraction: Extraction) -> N
     """Add the fields of ``body``, decoded and parsed according to what it really is."""
     if not body:
         return
+    if request.method in ("GET", "HEAD"):
+        extraction.anomaly("body_not_allowed", "protocol", "body", f"{request.method} request with a body")
     limits = extraction.limits
     if len(body) > limits.max_body_bytes:
         extraction.limit(

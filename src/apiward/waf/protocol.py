@@ -29,7 +29,10 @@ ALLOWED_CHARSETS = frozenset(
         "utf-16be",
     }
 )
-_MEDIA_TYPE = re.compile(r"^\s*[a-z0-9!#$&^_.+-]+/[a-z0-9!#$&^_.+-]+\s*(?:;.*)?$", re.IGNORECASE)
+_MEDIA_TYPE = re.compile(
+    r"^\s*[a-z0-9!#$&^_.+-]+/[a-z0-9!#$&^_.+-]+(?:\s*;\s*[a-z0-9!#$&^_.+-]+=(?:\"[^\"]*\"|[^\s;\"]+))*\s*;?\s*$",
+    re.IGNORECASE,
+)
 _CHARSET = re.compile(r";\s*charset\s*=\s*\"?([^\s\";]*)", re.IGNORECASE)
 
 
