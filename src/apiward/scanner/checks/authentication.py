@@ -104,7 +104,7 @@ def _jwt_check(
 
     forged = forge(token)
     if forged is None:
-        recorder.not_run(where, f"cannot build a {token_kind} token for this target")
+        recorder.not_run(where, f"cannot build a token of kind {token_kind} for this target")
         return
     garbage = _send_token(ctx, path, "not-a-jwt")
     if garbage.ok:
@@ -115,17 +115,17 @@ def _jwt_check(
 
     response = _send_token(ctx, path, forged)
     if not response.ok:
-        recorder.passed(where, f"a {token_kind} token was rejected with {response.status}", [response])
+        recorder.passed(where, f"a forged token ({token_kind}) was rejected with {response.status}", [response])
         return
     again = _send_token(ctx, path, forged)
     if again.ok:
         recorder.finding(
             where,
-            f"a {token_kind} token for {identity.name} was accepted on GET {path}",
+            f"a forged token ({token_kind}) for {identity.name} was accepted on GET {path}",
             [garbage, response, again],
         )
     else:
-        recorder.passed(where, f"a second {token_kind} token was rejected")
+        recorder.passed(where, f"a second forged token ({token_kind}) was rejected")
 
 
 def _claims(token: str) -> tuple[dict[str, Any], dict[str, Any]]:
