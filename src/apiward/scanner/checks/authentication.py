@@ -115,7 +115,9 @@ def _jwt_check(
 
     response = _send_token(ctx, path, forged)
     if not response.ok:
-        recorder.passed(where, f"a forged token ({token_kind}) was rejected with {response.status}", [response])
+        recorder.passed(
+            where, f"a forged token ({token_kind}) was rejected with {response.status}", [response]
+        )
         return
     again = _send_token(ctx, path, forged)
     if again.ok:
