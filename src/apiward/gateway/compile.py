@@ -9,37 +9,23 @@ once the last of them ends.
 
 from __future__ import annotations
 
-import importlib
 import logging
 from pathlib import Path
 from typing import Any
 
-from apiward.gateway import _standins
+from apiward.events.sink import EventSink
+from apiward.gateway.forwarding import Forwarding
+from apiward.gateway.paths import RouteTable
 from apiward.gateway.pipeline import BoundHook, Stage, StageContext, bind_hooks
 from apiward.gateway.stages import build_stage
 from apiward.gateway.upstream import UpstreamPool
+from apiward.observability.logs import JsonLineWriter
+from apiward.observability.metrics import GatewayMetrics
 from apiward.policy.model import STAGE_NAMES, Limits, Policy, Route
 
 log = logging.getLogger("apiward.gateway.compile")
 
 ROUTE_MEMO_MAX_ENTRIES = 1024
-
-
-def _module(name: str) -> Any:
-    """Import ``name``, or return the stand-in while that module does not exist yet."""
-    try:
-        return importlib.import_module(name)
-    except ModuleNotFoundError as error:
-        if error.name != name:
-            raise
-        return _standins
-
-
-paths: Any = _module("apiward.gateway.paths")
-forwarding: Any = _module("apiward.gateway.forwarding")
-logs: Any = _module("apiward.observability.logs")
-sink: Any = _module("apiward.events.sink")
-metrics_module: Any = _module("apiward.observability.metrics")
 
 
 def _any_async(hooks: tuple[BoundHook, ...]) -> bool:
@@ -87,7 +73,7 @@ class CompiledPolicy:
         self.retired = False
         self.pools = {name: UpstreamPool(name, config) for name, config in policy.upstreams.items()}
         services: dict[str, Any] = {}
-        entries = []
+        entries: list[tuple[Any, bool, CompiledRoute]] = []
         self.all_stages: list[Stage] = []
         for route in policy.routes:
             context = StageContext(policy=policy, route=route, policy_dir=policy_dir, state=state,
@@ -100,13 +86,13 @@ class CompiledPolicy:
             self.all_stages.extend(stages)
             compiled = CompiledRoute(route, self.pools[route.upstream], stages)
             entries.append((route.match, route.allow_encoded_slashes, compiled))
-        self.routes = paths.RouteTable(entries)
+        self.routes = RouteTable(entries)
         self._route_memo: dict[tuple[str, str], tuple[CompiledRoute, dict[str, str]] | None] = {}
-        self.forwarding = forwarding.Forwarding(policy.trusted_proxies)
-        self.access_log = logs.JsonLineWriter(policy.logging.access_log)
+        self.forwarding = Forwarding(policy.trusted_proxies)
+        self.access_log = JsonLineWriter(policy.logging.access_log)
         self.access_enabled = policy.logging.access_log != "off"
-        self.security_log = logs.JsonLineWriter(policy.logging.security_log)
-        self.events = sink.EventSink(self.security_log)
+        self.security_log = JsonLineWriter(policy.logging.security_log)
+        self.events = EventSink(self.security_log)
 
     def match_route(self, method: str, path: str) -> tuple[CompiledRoute, dict[str, str]] | None:
         """Match a normalised path through a bounded memo (a PathError is raised, never cached).
@@ -143,14 +129,12 @@ class CompiledPolicy:
             writer.close()
 
     def flush_logs(self) -> None:
-        for writer in (self.access_log, self.security_log):
-            flush = getattr(writer, "flush", None)
-            if flush is not None:
-                flush()
+        self.access_log.flush()
+        self.security_log.flush()
 
 
-def new_metrics() -> Any:
-    return metrics_module.GatewayMetrics()
+def new_metrics() -> GatewayMetrics:
+    return GatewayMetrics()
 
 
 def compile_policy(policy: Policy, policy_path: Path, state: Any = None) -> CompiledPolicy:

@@ -19,7 +19,8 @@ import time
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import TYPE_CHECKING, Any
 
-from apiward.gateway.compile import CompiledPolicy, CompiledRoute, logs, paths
+from apiward.gateway import paths
+from apiward.gateway.compile import CompiledPolicy, CompiledRoute
 from apiward.gateway.http1 import (
     LAST_CHUNK,
     ChunkedDecoder,
@@ -33,6 +34,7 @@ from apiward.gateway.http1 import (
 )
 from apiward.gateway.pipeline import Exchange, Headers, Verdict, run_hooks, run_hooks_sync
 from apiward.gateway.upstream import Target, UpstreamConnection
+from apiward.observability.logs import access_record
 
 if TYPE_CHECKING:
     from apiward.gateway.server import ClientConnection
@@ -635,7 +637,7 @@ class Flow:
                                   exchange.request_id)
         compiled = self.compiled
         if compiled.access_enabled:
-            compiled.access_log.write(logs.access_record(exchange, outcome))
+            compiled.access_log.write(access_record(exchange, outcome))
         gateway = self.conn.gateway
         gateway.metrics.request(route.name if route is not None else "", exchange.status,
                                 time.perf_counter() - exchange.started)

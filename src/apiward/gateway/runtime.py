@@ -39,7 +39,7 @@ class Gateway:
         self.policy_path = Path(policy_path)
         self.reuse_port = reuse_port
         self.watch = watch
-        self.metrics: Any = new_metrics()
+        self.metrics = new_metrics()
         self.connections: set[ClientConnection] = set()
         self.ports: list[int] = []
         self.admin_port: int | None = None
