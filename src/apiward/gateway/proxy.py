@@ -42,6 +42,8 @@ if TYPE_CHECKING:
 log = logging.getLogger("apiward.gateway.proxy")
 
 MEMO_MAX_ENTRIES = 1024
+HELD_RESPONSE_BYTES = 256 * 1024
+"""Response bytes held while asynchronous response-head hooks run, before reading pauses."""
 IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE"})
 CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 _NO_BODY, _WAITING, _STREAM, _COLLECT, _DONE = range(5)
@@ -96,8 +98,9 @@ class Flow:
 
     __slots__ = (
         "body", "body_mode", "collected", "collected_size", "compiled", "conn", "exchange", "finished",
-        "keep_alive", "out", "pending_head", "request", "response_chunked", "response_head",
-        "response_pending", "response_sent", "response_started", "route", "streamed", "tried", "upstream",
+        "keep_alive", "out", "pending_head", "pending_limit", "pending_size", "request",
+        "response_chunked", "response_head", "response_pending", "response_sent", "response_started",
+        "route", "streamed", "tried", "upstream",
     )
 
     def __init__(self, conn: ClientConnection, request: RequestHead, compiled: CompiledPolicy) -> None:
@@ -121,6 +124,8 @@ class Flow:
         self.finished = False
         self.out: list[bytes] = []
         self.pending_head = b""
+        self.pending_size = 0
+        self.pending_limit = 0
         self.exchange = Exchange(
             request_id="", method=request.method, path=request.raw_path, query=request.query,
             headers=request.headers, client_ip=conn.peer_ip, peer_ip=conn.peer_ip, scheme=conn.scheme,
@@ -455,6 +460,8 @@ class Flow:
             stage.wants_response_body(exchange) for stage in route.response_body_stages)
         if wants_body or route.response_head_async:
             self.response_pending = []
+            self.pending_limit = max(stage.response_body_limit for stage in route.response_body_stages) if (
+                wants_body) else HELD_RESPONSE_BYTES
             self.spawn(self._inspect_response(wants_body))
             return
         verdict = run_hooks_sync(route.response_head, exchange)
@@ -488,6 +495,10 @@ class Flow:
         pending = self.response_pending
         if pending is not None:
             pending.append(data)
+            self.pending_size += len(data)
+            if self.pending_size > self.pending_limit and self.upstream is not None:
+                # Enough is held for the stages: let TCP push back on the upstream.
+                self.upstream.pause_reading()
             return
         self.exchange.bytes_out += len(data)
         if data:
@@ -513,9 +524,8 @@ class Flow:
             self.conn.set_deadline("upstream", self._read_timeout())
 
     async def _inspect_response(self, wants_body: bool) -> None:
-        # NOTE: the response is buffered whole while async response hooks or body stages run.
-        # The body is checked against the stages' limit every 5 ms, so it can pass the limit
-        # by what arrives in that time before the 502.
+        # The response is held while async response hooks or body stages run. Reading from the
+        # upstream pauses above pending_limit, and the end of the body is polled every 5 ms.
         route = self.route
         head = self.response_head
         assert route is not None and head is not None
@@ -527,9 +537,8 @@ class Flow:
         pending = self.response_pending
         assert pending is not None
         if wants_body:
-            limit = max(stage.response_body_limit for stage in route.response_body_stages)
             while not (pending and pending[-1] == b""):
-                if sum(len(piece) for piece in pending) > limit:
+                if self.pending_size > self.pending_limit:
                     self._deny_response(Verdict(502, "response_too_large",
                                                 "The upstream response is too large to be inspected."))
                     return
@@ -542,6 +551,8 @@ class Flow:
             pending[:] = [body, b""]
 
         self.response_pending = None
+        if self.upstream is not None:
+            self.upstream.resume_reading()
         self._start_response(head)
         ended = bool(pending) and pending[-1] == b""
         for piece in pending:
