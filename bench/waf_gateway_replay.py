@@ -1,9 +1,9 @@
 """Replay the WAF corpora through a real gateway (waf at its defaults) and print per-class rates.
 
-Usage: .venv/bin/python bench/waf_gateway_replay.py [--corpora DIR] [--out DIR]
-Starts an echo upstream and a gateway on free 127.0.0.1 ports, runs the shared replay tool on
-each corpus with the upstream's "body_len" marker as the oracle, and prints overall, per
-paranoia level and per category results. JSON summaries go to --out.
+Usage: .venv/bin/python bench/waf_gateway_replay.py [--shared DIR] [--out DIR]
+Starts an echo upstream and a gateway on free 127.0.0.1 ports and runs the shared replay tool on
+each corpus. The upstream's "body_len" marker is the oracle: an answer without it was made by the
+gateway. Prints overall, per paranoia level and per category results; JSON summaries go to --out.
 """
 
 from __future__ import annotations

@@ -33,7 +33,7 @@ def settings_from_config(config: WafConfig, *, skip_headers: frozenset[str] = fr
 
 
 def custom_signatures(config: WafConfig) -> list[Signature]:
-    """The policy's custom rules as signatures compiled beside the built-in ones."""
+    """Return the policy's custom rules as signatures, compiled beside the built-in ones."""
     return [
         Signature(
             id=rule.id,

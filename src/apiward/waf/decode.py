@@ -1,4 +1,4 @@
-"""Decoding of field values: each transform runs only when a quick check says it can change the value.
+"""Decoding of field values: each transform runs only when a quick check shows it can change the value.
 
 :func:`decoded_variants` returns the texts the signatures are scanned over: the value itself and,
 when decoding changed it, the fully decoded form and a few normalised forms, each with the chain

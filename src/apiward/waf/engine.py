@@ -1,6 +1,6 @@
 """The WAF engine: extract fields, decode them, run every signature in one scan, and score.
 
-All decoded texts of a request are joined into one buffer and scanned once by hyperscan; match
+All decoded texts of a request are joined into one buffer and scanned once by hyperscan. Match
 offsets are mapped back to the field they fall in, and a match that spans two fields is dropped.
 libinjection then checks the texts whose characters could make them SQL or HTML.
 """
@@ -62,7 +62,7 @@ class Exclusion:
 
 @dataclass(frozen=True, slots=True)
 class Settings:
-    """How the engine decides: paranoia level, threshold, limits and exclusions."""
+    """Engine settings: paranoia level, threshold, limits and exclusions."""
 
     paranoia: int = 1
     threshold: int = 5
@@ -76,7 +76,7 @@ class Settings:
     code_block_score: int = 2
     """Highest total score the matches in one value holding a Markdown code fence add up to.
 
-    Documentation and support texts quote SQL, shell and HTML in code blocks; such a value is
+    Documentation and support texts quote SQL, shell and HTML in code blocks. Such a value is
     still scanned and its matches reported, but alone it cannot reach the threshold.
     NOTE: an attacker who wraps a payload in a code fence gets the same allowance; routes whose
     fields never carry Markdown can set this to the threshold.
@@ -175,6 +175,7 @@ class Engine:
         """Scan the extracted fields and score what matched."""
         locations = extraction.locations
         values = extraction.values
+
         joined = "\n".join(values)
         if _NEEDS_DECODING.isdisjoint(joined) and "/*" not in joined and "IFS" not in joined:
             # Fast path: only base64 candidates can have a decoded form.
@@ -184,6 +185,7 @@ class Engine:
         else:
             candidates = list(range(len(values)))
         texts, owners = _variants(values, candidates)
+
         buffer = joined if not candidates or texts is values else "\n".join(texts)
         matches = self._scan(buffer, texts, owners, locations)
         if self.settings.libinjection and (
@@ -241,9 +243,9 @@ class Engine:
     ) -> list[Match]:
         """Map match ends to texts and rescan each such text alone.
 
-        Without start-of-match tracking (which hyperscan cannot do for large patterns), a match
-        ending in one text may have started in the one before; rescanning the single text drops
-        those, and the cost is paid only by requests that matched.
+        Hyperscan cannot track where large patterns start, so a match ending in one text may have
+        started in the one before. Rescanning the single text drops those, and only requests that
+        matched pay for it.
         """
         starts: list[int] = []
         encoded: list[bytes] = []

@@ -92,7 +92,7 @@ def load_signatures(directory: Path = SIGNATURE_DIR) -> list[Signature]:
 
 @functools.cache
 def builtin_signatures() -> tuple[Signature, ...]:
-    """The signatures shipped with apiward, loaded once per process."""
+    """Return the signatures shipped with apiward, loaded once per process."""
     return tuple(load_signatures())
 
 
@@ -116,6 +116,7 @@ def parse_signature(entry: Any, attack_class: str, category: str, source: str) -
         raise SignatureError(f"{source}: each signature must be a mapping, got {entry!r}")
     ident = entry.get("id")
     where = f"{source}: signature {ident!r}"
+
     if not isinstance(ident, int) or ident <= 0:
         raise SignatureError(f"{where}: 'id' must be a positive integer")
     paranoia = entry.get("paranoia", 1)
@@ -123,12 +124,14 @@ def parse_signature(entry: Any, attack_class: str, category: str, source: str) -
     pattern = entry.get("pattern")
     if pattern is None and isinstance(entry.get("base64_words"), list):
         pattern = base64_words_pattern([str(word) for word in entry["base64_words"]])
+
     if paranoia not in (1, 2, 3, 4):
         raise SignatureError(f"{where}: 'paranoia' must be 1, 2, 3 or 4, got {paranoia!r}")
     if not isinstance(score, int) or not 0 < score <= 100:
         raise SignatureError(f"{where}: 'score' must be an integer from 1 to 100, got {score!r}")
     if not isinstance(pattern, str) or not pattern:
         raise SignatureError(f"{where}: 'pattern' must be a non-empty string")
+
     return Signature(
         id=ident,
         attack_class=str(entry.get("class", attack_class)),

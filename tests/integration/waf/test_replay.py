@@ -1,7 +1,7 @@
 """Corpus replays through a real gateway with the waf stage at its default settings.
 
 Each corpus is sent byte for byte by the shared replay tool to a gateway on 127.0.0.1 in front
-of an echo upstream; a case counts as blocked when the answer lacks the upstream's marker.
+of an echo upstream. A case counts as blocked when the response lacks the upstream's marker.
 Thresholds sit just under the measured rates, so a detection regression fails the suite.
 """
 

@@ -93,18 +93,23 @@ def build_verdict(decision: Decision) -> Verdict:
             for match in decision.matches[:20]
         ],
     }
+    code = "waf_blocked"
+    category, attack_class, location = "API4:2023", "limit", None
     if limit is not None:
         details["limit"] = {"code": limit.code, "field": limit.location, "message": limit.message}
+        location = limit.location
+        if decision.score < decision.threshold:
+            code = "waf_limit"
+    if top is not None:
+        category, attack_class, location = top.category, top.attack_class, top.location
     return Verdict(
         403,
-        "waf_limit"
-        if limit is not None and (top is None or decision.score < decision.threshold)
-        else "waf_blocked",
+        code,
         _MESSAGE,
-        category=top.category if top is not None else "API4:2023",
-        attack_class=top.attack_class if top is not None else "limit",
+        category=category,
+        attack_class=attack_class,
         rule_ids=rule_ids,
-        field=top.location if top is not None else (limit.location if limit else None),
+        field=location,
         score=decision.score,
         details=details,
     )

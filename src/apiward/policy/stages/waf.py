@@ -56,8 +56,8 @@ class WafRule(_Model):
 class WafConfig(StageConfig):
     """Signature and anomaly-score inspection of every request field, body included."""
 
-    # TODO: schema-aware inspection (skip values an OpenAPI schema types as number, enum, uuid,
-    # date-time or email once they validate) needs the route's OpenAPI document; not built yet.
+    # TODO: schema-aware inspection is not built yet. It would skip values that the route's
+    # OpenAPI schema types as number, enum, uuid, date-time or email once they validate.
 
     mode: Literal["block", "detect"] = Field(
         "block", description="block: deny requests at or over the threshold; detect: only log them."
