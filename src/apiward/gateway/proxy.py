@@ -339,8 +339,8 @@ class Flow:
             upstream = await route.pool.connect(target)
         except (OSError, TimeoutError, ssl.SSLError) as error:
             if not self.finished:
-                log.warning("upstream %s target %s connect failed: %s", route.pool.name, target.address,
-                            type(error).__name__)
+                log.warning("request %s: connect to upstream %s target %s failed: %s",
+                            self.exchange.request_id, route.pool.name, target.address, type(error).__name__)
                 self._upstream_failed(target, "connect", 502, retryable=True)
             return
         if self.finished:
@@ -420,6 +420,9 @@ class Flow:
         assert route is not None
         route.pool.report_failure(target, kind)
         self.conn.gateway.metrics.upstream_error(route.pool.name, kind)
+        if kind != "connect":
+            log.warning("request %s: upstream %s target %s failed: %s", self.exchange.request_id,
+                        route.pool.name, target.address, kind)
         if self.response_sent:
             # Part of the response already reached the client: cutting the connection is the
             # only way left to tell it the response is incomplete.
@@ -436,6 +439,8 @@ class Flow:
             and len(self.tried) <= route.pool.config.retries and self.body_mode in (_NO_BODY, _DONE)
         )
         if can_retry:
+            log.info("request %s: retrying on another target of upstream %s", self.exchange.request_id,
+                     route.pool.name)
             self.dispatch()
             return
         status, code, message = _UPSTREAM_ERRORS.get(kind, _UPSTREAM_ERRORS["closed"])

@@ -4,6 +4,9 @@ A reload (SIGHUP, or a change of the policy file seen by the watcher) compiles t
 completely and then swaps :attr:`Gateway.compiled`. Exchanges in flight keep the compiled
 policy they started with; the old one is closed when its last exchange ends. An invalid new
 policy is logged and the running one stays. Listener addresses are read at start only.
+
+With several workers every worker opens the admin listener too (SO_REUSEPORT), so one scrape of
+``/metrics`` reaches one worker and shows that worker's counters only.
 """
 
 from __future__ import annotations

@@ -130,7 +130,10 @@ class ClientConnection(asyncio.Protocol):
         if not data:
             return
         self.buffer = self.buffer + data if self.buffer else data
-        if len(self.buffer) > READ_HIGH_WATER and not self._buffer_paused and self.transport is not None:
+        if self._buffer_paused or self.transport is None:
+            return
+        if len(self.buffer) > READ_HIGH_WATER or (
+                self.buffer.count(HEAD_END) >= self.gateway.compiled.limits.max_pipelined):
             self._buffer_paused = True
             self.transport.pause_reading()
 

@@ -219,6 +219,8 @@ class UpstreamPool:
         self._hash_points: list[int] = []
         self._hash_targets: list[Target] = []
         self._build_hash_ring()
+        # NOTE: TLS to upstreams (``tls: true``) verifies certificates against the system store;
+        # no test covers it yet, because the test upstreams speak plain HTTP.
         self._ssl = ssl.create_default_context() if config.tls else None
         self._on_event = on_event
         self._max_failures = config.health.passive.max_failures

@@ -127,3 +127,11 @@ def test_head_request_has_no_body(echo_upstream: EchoUpstream, start_gateway: St
     assert second > 0
     assert data[:second].endswith(b"\r\n\r\n")
     assert b'"/after"' in data[second:]
+
+
+def test_pipeline_limit_still_answers_all(echo_upstream: EchoUpstream, start_gateway: StartGateway) -> None:
+    gateway = start_gateway(policy_yaml(echo_upstream.address, limits="  max_pipelined: 2\n"))
+    raw = b"".join(f"GET /q{index} HTTP/1.1\r\nHost: x\r\n\r\n".encode() for index in range(9))
+    raw += b"GET /end HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    responses = parse_responses(send_raw(gateway.port, raw))
+    assert [response.json()["path"] for response in responses] == [f"/q{i}" for i in range(9)] + ["/end"]
