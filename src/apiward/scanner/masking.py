@@ -30,6 +30,8 @@ _JSON_SECRET = re.compile(
 )
 _FORM_SECRET = re.compile(r"((?:^|&)[A-Za-z_]*" + _CREDENTIAL_NAMES + r"[A-Za-z_]*=)([^&]{1,4})([^&]*)", re.I)
 _BEARER = re.compile(r"\b(Bearer|Basic)\s+([A-Za-z0-9._~+/=-]{4,})")
+_CARD_LIKE = re.compile(r"(?<!\d)(?:\d[ -]?){9,15}(\d{4})(?!\d)")
+_SSN_LIKE = re.compile(r"(?<!\d)\d{3}-\d{2}-(\d{4})(?!\d)")
 _JWT = re.compile(r"\beyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*\.[A-Za-z0-9_-]*")
 
 
@@ -46,8 +48,13 @@ def mask_headers(headers: dict[str, str]) -> dict[str, str]:
 
 
 def mask_body(text: str) -> str:
-    """Mask credential-like JSON values, form fields and JWTs in a body."""
+    """Mask credential-like JSON values, form fields, JWTs, card numbers and SSNs in a body.
+
+    Card numbers and SSNs keep their last four digits, as on a receipt.
+    """
     text = _JWT.sub(lambda match: mask_value(match.group(0)), text)
+    text = _CARD_LIKE.sub(lambda match: "…" + match.group(1), text)
+    text = _SSN_LIKE.sub(lambda match: "…-" + match.group(1), text)
     text = _BEARER.sub(lambda match: f"{match.group(1)} {mask_value(match.group(2))}", text)
     text = _JSON_SECRET.sub(
         lambda m: m.group(1) + m.group(2) + ("…" if m.group(3) else "") + m.group(4), text

@@ -90,3 +90,12 @@ def test_mask_body_hides_secrets() -> None:
 def test_mask_headers_keeps_others() -> None:
     masked = mask_headers({"Cookie": "session=secretvalue", "Accept": "application/json"})
     assert masked == {"Cookie": "sess…", "Accept": "application/json"}
+
+
+def test_mask_body_hides_card_and_ssn() -> None:
+    masked = mask_body('{"card": "4111 1111 1111 1111", "ssn": "123-45-6789", "count": 12345}')
+    assert "4111 1111" not in masked
+    assert "…1111" in masked
+    assert "123-45" not in masked
+    assert "…-6789" in masked
+    assert '"count": 12345' in masked
