@@ -14,7 +14,7 @@ from apiward.policy.stages.waf import WafConfig
 from apiward.waf.config import engine_from_config
 from apiward.waf.corpus import case_request, read_cases
 from apiward.waf.decode import decoded_variants
-from apiward.waf.engine import Decision
+from apiward.waf.engine import Decision, Engine
 from apiward.waf.request import HttpRequest, RequestParseError, parse_raw_request
 from apiward.waf.signatures import SignatureError
 
@@ -50,7 +50,7 @@ def explain(
         typer.echo(f"error: {error}", err=True)
         raise typer.Exit(2) from None
     decision = engine.inspect(request)
-    _print(request, decision, config)
+    typer.echo(_report(request, decision, config))
     raise typer.Exit(1 if decision.blocked else 0)
 
 
@@ -94,25 +94,36 @@ def _route_matches(template: str, path: str) -> bool:
     return re.fullmatch(pattern, path) is not None
 
 
-def _print(request: HttpRequest, decision: Decision, config: WafConfig) -> None:
-    echo = typer.echo
-    echo(f"{request.method} {request.path}{'?' + request.query if request.query else ''}")
-    echo(f"paranoia {config.paranoia}, threshold {config.threshold}, mode {config.mode}")
-    echo(f"\nfields ({len(decision.fields)}):")
-    for item in decision.fields:
-        echo(f"  {item.location} = {_short(item.value)}")
-        for text, chain in decoded_variants(item.value)[1:]:
-            echo(f"    {' > '.join(chain)}: {_short(text)}")
-    echo(f"\nmatches ({len(decision.matches)}):")
+def explain_request(request: HttpRequest, engine: Engine, config: WafConfig) -> str:
+    """Inspect ``request`` and return the report that ``waf explain`` prints."""
+    return _report(request, engine.inspect(request), config)
+
+
+def _report(request: HttpRequest, decision: Decision, config: WafConfig) -> str:
+    lines = [
+        f"{request.method} {request.path}{'?' + request.query if request.query else ''}",
+        f"paranoia {config.paranoia}, threshold {config.threshold}, mode {config.mode}",
+        f"\nfields ({len(decision.locations)}):",
+    ]
+    for location, value in zip(decision.locations, decision.values, strict=True):
+        lines.append(f"  {location} = {_short(value)}")
+        for text, chain in decoded_variants(value)[1:]:
+            lines.append(f"    {' > '.join(chain)}: {_short(text)}")
+    lines.append(f"\nmatches ({len(decision.matches)}):")
     for match in decision.matches:
         steps = " > ".join(match.chain) if match.chain else "raw value"
-        echo(f"  {match.rule_id} [{match.attack_class}, {match.category}] +{match.score} in {match.location}")
-        echo(f"    {match.description}")
-        echo(f"    decoding: {steps}; matched: {_short(match.excerpt)}")
+        lines.append(
+            f"  {match.rule_id} [{match.attack_class}, {match.category}] +{match.score} in {match.location}"
+        )
+        lines.append(f"    {match.description}")
+        lines.append(f"    decoding: {steps}; matched: {_short(match.excerpt)}")
     for anomaly in decision.limit_anomalies:
-        echo(f"  limit {anomaly.code} in {anomaly.location}: {anomaly.message} (policy: {config.on_limit})")
+        lines.append(
+            f"  limit {anomaly.code} in {anomaly.location}: {anomaly.message} (policy: {config.on_limit})"
+        )
     verdict = "BLOCKED" if decision.blocked else "passed"
-    echo(f"\nscore {decision.score} / threshold {decision.threshold}: {verdict}")
+    lines.append(f"\nscore {decision.score} / threshold {decision.threshold}: {verdict}")
+    return "\n".join(lines)
 
 
 def _short(text: str, limit: int = 160) -> str:
