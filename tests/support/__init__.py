@@ -18,11 +18,11 @@ Typical integration test (import the fixtures in your own conftest.py)::
 Parts:
 
 - :class:`tests.support.echo.EchoUpstream`: raw asyncio server on a free 127.0.0.1 port in a
-  background thread. It answers JSON describing each request (``method``, ``path``,
+  background thread. It responds with JSON describing each request (``method``, ``path``,
   ``headers``, ``body_len``, ``body_sha256``, ``connection``, ``request``) and counts
   ``connections`` and ``requests``. Request headers ``x-echo-status``, ``x-echo-delay``,
-  ``x-echo-chunks``, ``x-echo-size`` and ``x-echo-close`` change the answer; the attribute
-  ``raw_response`` makes it answer raw bytes (a misbehaving upstream).
+  ``x-echo-chunks``, ``x-echo-size`` and ``x-echo-close`` change the response; the attribute
+  ``raw_response`` makes it send raw bytes instead (a misbehaving upstream).
 - :func:`tests.support.gateway.policy_yaml`: a policy with one route ``all`` on ``/`` to
   upstream ``app``, on a free port; add route keys with ``route=`` (indent them 4 spaces).
 - :class:`tests.support.gateway.GatewayThread`: the gateway in-process on its own uvloop

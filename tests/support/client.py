@@ -1,4 +1,4 @@
-"""Raw-socket helpers: send exact bytes to a loopback port and read the answer."""
+"""Raw-socket helpers: send exact bytes to a loopback port and read the response."""
 
 from __future__ import annotations
 

@@ -12,18 +12,18 @@ HEAD_END = b"\r\n\r\n"
 
 
 class EchoUpstream:
-    """Serve on 127.0.0.1 from a background thread; every answer is JSON about the request.
+    """Serve on 127.0.0.1 from a background thread; every response is JSON about the request.
 
     The JSON has ``method``, ``path`` (the target exactly as received), ``version``,
     ``headers`` (a list of ``[name, value]`` as sent), ``body_len``, ``body_sha256``,
     ``connection`` (1 for the first TCP connection accepted, 2 for the next...) and
     ``request`` (the number of the request on that connection).
 
-    Request headers change the answer: ``x-echo-status: 201``, ``x-echo-delay: 0.5``
-    (seconds, before answering), ``x-echo-chunks: 3`` (send the JSON body chunked in that many
-    pieces), ``x-echo-size: 1000000`` (answer that many bytes of ``x`` instead of JSON,
-    streamed), ``x-echo-close: 1`` (close after answering). Set :attr:`raw_response` to bytes
-    to answer every request with exactly those bytes and close (a misbehaving upstream).
+    Request headers change the response: ``x-echo-status: 201``, ``x-echo-delay: 0.5``
+    (seconds, before responding), ``x-echo-chunks: 3`` (send the JSON body chunked in that many
+    pieces), ``x-echo-size: 1000000`` (send that many bytes of ``x`` instead of JSON,
+    streamed), ``x-echo-close: 1`` (close after responding). Set :attr:`raw_response` to bytes
+    to send exactly those bytes for every request and close (a misbehaving upstream).
     """
 
     def __init__(self) -> None:

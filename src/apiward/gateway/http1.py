@@ -8,12 +8,13 @@ obs-fold, whitespace before the colon, invalid name characters and control chara
 field-level rules (Content-Length, Transfer-Encoding, Host) are checked next, and the
 upstream receives a head serialised from the parsed values.
 
-httptools (llhttp) is not used to parse heads because it cannot stop between pipelined
-messages (httptools 0.9 exposes no pause), so a second request in the same read would be
-parsed before the checks above ran on it, and because llhttp accepts some of the forms
-rejected here. Heads, chunked bodies and responses are framed by this module instead.
+httptools (llhttp) is not used to parse heads, for two reasons. httptools 0.9 exposes no way
+to pause between pipelined messages, so a second request in the same read would be parsed
+before the checks above ran on it. And llhttp accepts some of the forms rejected here.
+Heads, chunked bodies and responses are therefore framed by this module.
 
-Errors are :class:`HttpError` with the status and the stable error code the gateway answers.
+Errors are :class:`HttpError` with the status and the stable error code of the gateway's
+JSON error response.
 """
 
 from __future__ import annotations

@@ -579,7 +579,7 @@ class Flow:
     # -- the gateway's own responses and the end of the exchange -------------------------
 
     def deny(self, verdict: Verdict) -> None:
-        """End the exchange with a stage's verdict; the response hooks still see the answer."""
+        """End the exchange with a stage's verdict; the response hooks still see that response."""
         self._emit(verdict)
         exchange = self.exchange
         exchange.status = verdict.status

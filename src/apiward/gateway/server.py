@@ -2,7 +2,7 @@
 
 Time limits are deadlines stored on each connection and checked by one sweeper task every
 :data:`SWEEP_INTERVAL` seconds, so the hot path pays for a clock read instead of a timer per
-request; a limit therefore fires up to that much later than configured.
+request. A limit therefore fires up to that much later than configured.
 """
 
 from __future__ import annotations
@@ -101,14 +101,14 @@ class ClientConnection(asyncio.Protocol):
         self._in_read = True
         try:
             flow.start()
-        except Exception:  # the gateway's error boundary: answer 500 without details
+        except Exception:  # the gateway's error boundary: respond 500 without details
             log.exception("request %s failed inside the gateway", flow.exchange.request_id)
             flow.answer(500, "internal_error", "The gateway failed to handle the request.", close=True)
         finally:
             self._in_read = False
 
     def reject(self, error: HttpError) -> None:
-        """Answer a request that could not be parsed, then close the connection."""
+        """Respond to a request that could not be parsed, then close the connection."""
         compiled = self.gateway.compiled
         request_id = compiled.forwarding.request_id(self.peer_ip, Headers())
         self.write(error_response(error.status, error.code, error.message, request_id, close=True))
@@ -189,7 +189,7 @@ class ClientConnection(asyncio.Protocol):
             self._set(_HEADER, self.gateway.compiled.limits.header_timeout)
             if self._in_read:
                 # Serve the next pipelined request from the loop, so a long pipeline of requests
-                # answered at once by the gateway cannot grow the stack.
+                # that the gateway rejects at once cannot grow the stack.
                 self._loop.call_soon(self._resume_pipeline)
             else:
                 self._read_head()

@@ -27,7 +27,7 @@ MAX_RESPONSE_HEAD = 64 * 1024
 
 
 class ResponseHandler(Protocol):
-    """What an upstream connection reports to the exchange that uses it."""
+    """Callbacks an upstream connection makes on the exchange that uses it."""
 
     def on_response_head(self, head: ResponseHead) -> None: ...
     def on_response_data(self, data: bytes) -> None: ...
@@ -93,7 +93,8 @@ class UpstreamConnection(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         handler = self.handler
         if handler is None:
-            # Bytes nobody asked for: the connection is out of step, so never reuse it.
+            # Bytes arrived while no request was in flight, so the connection is out of step
+            # with its upstream and must not be reused.
             self.abort()
             return
         self.received = True

@@ -1,4 +1,4 @@
-"""Size, time and connection limits on the client side, each with its JSON answer."""
+"""Size, time and connection limits on the client side, each with its JSON error response."""
 
 from __future__ import annotations
 
