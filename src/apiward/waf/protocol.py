@@ -14,6 +14,8 @@ from apiward.waf.request import HttpRequest
 ALLOWED_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 RESTRICTED_HEADERS = frozenset({"content-range", "if", "lock-token", "request-range", "proxy", "translate"})
 """WebDAV and legacy headers that API clients do not send and attacks use (httpoxy, range abuse)."""
+MAX_RANGES = 5
+"""A Range header with this many commas or more asks for many small ranges (a resource drain)."""
 ALLOWED_CHARSETS = frozenset(
     {
         "utf-8",
@@ -58,6 +60,10 @@ def check_head(request: HttpRequest, extraction: Extraction) -> None:
             _check_connection(value, extraction)
         elif name == "content-type":
             _check_content_type(value, extraction)
+        elif name == "range" and value.count(",") >= MAX_RANGES:
+            extraction.anomaly(
+                "range_header", "protocol", "header.range", "Range header asks for too many ranges"
+            )
     if host_count != 1:
         extraction.anomaly(
             "host_header", "protocol", "header.host", f"{host_count} Host headers; expected exactly one"
