@@ -7,7 +7,7 @@ import pytest
 from apiward.scanner.changes import changed_body, visible_changes
 from apiward.scanner.checks.configuration import plain_http_exposed
 from apiward.scanner.checks.functions import looks_administrative
-from apiward.scanner.checks.properties import _undeclared, sensitive_values
+from apiward.scanner.checks.properties import _emails, _undeclared, sensitive_values
 from apiward.scanner.checks.ssrf import url_fields
 from apiward.scanner.spec import Operation, Parameter
 
@@ -104,3 +104,9 @@ def test_url_fields_found() -> None:
 )
 def test_plain_http_outside_loopback(origin: tuple[str, str, int], expected: bool) -> None:
     assert plain_http_exposed(origin) is expected
+
+
+def test_emails_collected_distinct() -> None:
+    users = [{"email": "A@example.test"}, {"email": "a@example.test"}, {"email": "b@example.test"}]
+    document = {"users": [*users, {"name": "not-an@address"}]}
+    assert _emails(document) == {"a@example.test", "b@example.test"}

@@ -26,6 +26,9 @@ _SENSITIVE_KEYS = re.compile(
     re.I,
 )
 _CARD = re.compile(r"(?<!\d)(\d[ -]?){12,18}\d(?!\d)")
+_EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[A-Za-z]{2,}")
+# One address may be the caller's own record; two or more in one anonymous answer are a listing.
+_MIN_LISTED_EMAILS = 2
 _SSN = re.compile(r"(?<!\d)\d{3}-\d{2}-\d{4}(?!\d)")
 _PRIVILEGED: dict[str, Any] = {
     "admin": True,
@@ -116,10 +119,26 @@ def sensitive_data(ctx: ScanContext, recorder: Recorder) -> None:
             recorder.not_run(operation, "no successful response to inspect")
             continue
         found = list(dict.fromkeys(sensitive_values(response.json(), operation.success_schema())))
+        evidence = [response]
+        if not found and not operation.secured:
+            anonymous = ctx.send(ctx.anonymous, operation, ctx.prepare(operation, ctx.anonymous))
+            emails = _emails(anonymous.json()) if anonymous.ok else set()
+            if len(emails) >= _MIN_LISTED_EMAILS:
+                found = [f"e-mail addresses of {len(emails)} accounts to anonymous callers"]
+                evidence = [anonymous]
         if found:
-            recorder.finding(operation, "sensitive values: " + ", ".join(found[:5]), [response])
+            recorder.finding(operation, "sensitive values: " + ", ".join(found[:5]), evidence)
         else:
             recorder.passed(operation)
+
+
+def _emails(document: Any) -> set[str]:
+    """Return the distinct e-mail addresses among the string values of a document."""
+    return {
+        value.lower()
+        for _path, _key, value in _walk(document)
+        if isinstance(value, str) and _EMAIL.fullmatch(value)
+    }
 
 
 @check("undeclared-field")
