@@ -27,7 +27,7 @@ _SENSITIVE_KEYS = re.compile(
 )
 _CARD = re.compile(r"(?<!\d)(\d[ -]?){12,18}\d(?!\d)")
 _EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[A-Za-z]{2,}")
-# One address may be the caller's own record; two or more in one anonymous answer are a listing.
+# One address may be the caller's own record, but two or more in one anonymous response are a listing.
 _MIN_LISTED_EMAILS = 2
 _SSN = re.compile(r"(?<!\d)\d{3}-\d{2}-\d{4}(?!\d)")
 _PRIVILEGED: dict[str, Any] = {
