@@ -18,6 +18,17 @@ MAX_DECODE_PASSES = 4
 
 _UNICODE_ESCAPE = re.compile(r"\\u\{?([0-9a-fA-F]{4})\}?|\\x([0-9a-fA-F]{2})|\\([nrt])")
 _CONTROL_ESCAPES = {"n": "\n", "r": "\r", "t": "\t"}
+_LOOSE_ENTITIES = {
+    "tab": "\t",
+    "newline": "\n",
+    "colon": ":",
+    "lpar": "(",
+    "rpar": ")",
+    "sol": "/",
+    "bsol": "\\",
+}
+_LOOSE_ENTITY = re.compile(r"&(tab|newline|colon|lpar|rpar|sol|bsol);", re.IGNORECASE)
+"""HTML5 named character references whose lower-case spelling some parsers also accept."""
 _IIS_UNICODE = re.compile(r"%u([0-9a-fA-F]{4})")
 _SQL_COMMENT = re.compile(r"/\*(!\d*)?(.*?)\*/", re.DOTALL)
 """A block comment; the text of a MySQL versioned comment (``/*!50000 select*/``) is executed, so kept."""
@@ -28,6 +39,10 @@ _WHITESPACE = re.compile(r"\s+")
 
 Variant = tuple[str, tuple[str, ...]]
 """A text to scan and the names of the transforms that produced it from the raw value."""
+
+
+def _replace_loose_entity(match: re.Match[str]) -> str:
+    return _LOOSE_ENTITIES[match.group(1).lower()]
 
 
 def _replace_code_point(match: re.Match[str]) -> str:
@@ -49,7 +64,7 @@ def decode_once(text: str) -> tuple[str, tuple[str, ...]]:
             text = decoded
             applied.append("url")
     if "&" in text:
-        decoded = html.unescape(text)
+        decoded = html.unescape(_LOOSE_ENTITY.sub(_replace_loose_entity, text))
         if decoded != text:
             text = decoded
             applied.append("html")
