@@ -41,6 +41,7 @@ class ClientConnection(asyncio.Protocol):
         self.deadline = 0.0
         self.deadline_kind = _NO_DEADLINE
         self.closed = False
+        self.peer_done = False
         self._reading_paused = False
         self._buffer_paused = False
         self._in_read = False
@@ -177,7 +178,7 @@ class ClientConnection(asyncio.Protocol):
         self.flow = None
         if self.closed:
             return
-        if not keep_alive:
+        if not keep_alive or self.peer_done:
             self.close()
             return
         paused = self._reading_paused or self._buffer_paused
@@ -217,6 +218,12 @@ class ClientConnection(asyncio.Protocol):
                 flow.answer(408, "request_timeout", "The request body was not received in time.", close=True)
         elif kind == _UPSTREAM and flow is not None:
             flow.on_upstream_timeout()
+
+    def eof_received(self) -> bool | None:
+        """Keep a half-closed plain connection open until the response to its request is sent."""
+        self.peer_done = True
+        # Returning True keeps the write side open; TLS transports ignore it, so close them.
+        return True if self.flow is not None and self.scheme == "http" else None
 
     def pause_writing(self) -> None:
         flow = self.flow

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Callable
 
 import httpx
@@ -135,3 +136,16 @@ def test_pipeline_limit_still_answers_all(echo_upstream: EchoUpstream, start_gat
     raw += b"GET /end HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
     responses = parse_responses(send_raw(gateway.port, raw))
     assert [response.json()["path"] for response in responses] == [f"/q{i}" for i in range(9)] + ["/end"]
+
+
+def test_half_closed_client_gets_response(echo_upstream: EchoUpstream, start_gateway: StartGateway) -> None:
+    gateway = start_gateway(policy_yaml(echo_upstream.address))
+    with socket.create_connection(("127.0.0.1", gateway.port), timeout=5) as sock:
+        sock.sendall(b"GET /half HTTP/1.1\r\nHost: x\r\nx-echo-delay: 0.1\r\n\r\n")
+        sock.shutdown(socket.SHUT_WR)
+        raw = b""
+        while chunk := sock.recv(65536):
+            raw += chunk
+    responses = parse_responses(raw)
+    assert len(responses) == 1
+    assert responses[0].json()["path"] == "/half"
