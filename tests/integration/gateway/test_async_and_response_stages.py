@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import threading
+import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -98,3 +100,37 @@ def test_response_over_inspection_limit(
     response = httpx.get(gateway.url + "/", headers={"x-echo-size": str(1024 * 1024)})
     assert response.status_code == 502
     assert response.json()["error"] == "response_too_large"
+
+
+class Recorder(Stage):
+    """Record start and close calls, so a test can see when a reload retires a stage."""
+
+    name = "headers"
+    events: list[str] = []  # noqa: RUF012 - shared on purpose between instances
+
+    async def start(self) -> None:
+        self.events.append(f"start {id(self)}")
+
+    async def close(self) -> None:
+        self.events.append(f"close {id(self)}")
+
+
+def test_reload_closes_old_stages_after_drain(
+    echo_upstream: EchoUpstream, start_gateway: StartGateway, test_stage: Callable[[type[Stage]], None]
+) -> None:
+    Recorder.events.clear()
+    test_stage(Recorder)
+    gateway = start_gateway(policy_yaml(echo_upstream.address, route="    headers: {}\n"))
+    with httpx.Client() as client:
+        assert client.get(gateway.url + "/").status_code == 200
+        slow = threading.Thread(target=lambda: client.get(gateway.url + "/", headers={"x-echo-delay": "0.5"}))
+        slow.start()
+        time.sleep(0.2)
+        assert gateway.reload()
+        assert [event.split()[0] for event in Recorder.events] == ["start", "start"]
+        slow.join()
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline and len(Recorder.events) < 3:
+        time.sleep(0.02)
+    first = Recorder.events[0].split()[1]
+    assert Recorder.events[2] == f"close {first}"
