@@ -52,6 +52,14 @@ def _stage_config(result: Result, documented: dict[str, list[str]]) -> tuple[str
     return None
 
 
+def gateway_policy(result: Result, documented: dict[str, list[str]]) -> dict[str, Any] | None:
+    """Return the route stage block (``{stage: config}``) that mitigates a finding, or None."""
+    config = _stage_config(result, documented)
+    if config is None or config[0] not in STAGE_NAMES:
+        return None
+    return {config[0]: config[1]}
+
+
 def _stages_for(results: list[Result], documented: dict[str, list[str]]) -> dict[str, Any]:
     stages: dict[str, Any] = {}
     for result in results:

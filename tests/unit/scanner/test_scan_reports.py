@@ -56,6 +56,9 @@ def test_json_carries_categories(sample_report: ScanReport) -> None:
     assert first["cwe"] == "CWE-639"
     assert first["evidence"][0]["response"]["status"] == 200
     assert document["summary"] == {"finding": 2, "passed": 1, "error": 1, "not run": 1}
+    assert first["gateway_policy"] == {"authz": {}}
+    assert document["results"][1]["gateway_policy"] == {"waf": {}}
+    assert document["results"][2]["gateway_policy"] is None
 
 
 def test_html_escapes_and_stays_local(sample_report: ScanReport) -> None:

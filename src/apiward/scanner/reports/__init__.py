@@ -6,13 +6,16 @@ from typing import Any
 
 from apiward.scanner.catalog import CHECKS
 from apiward.scanner.engine import ScanReport
-from apiward.scanner.findings import Result
+from apiward.scanner.findings import Result, Status
 
 FORMATS = ("terminal", "json", "sarif", "html", "junit")
 
 
-def result_to_dict(result: Result) -> dict[str, Any]:
+def result_to_dict(result: Result, documented: dict[str, list[str]] | None = None) -> dict[str, Any]:
+    from apiward.scanner.patches import gateway_policy
+
     info = CHECKS[result.check]
+    policy = gateway_policy(result, documented or {}) if result.status is Status.FINDING else None
     return {
         "check": result.check,
         "title": info.title,
@@ -26,6 +29,7 @@ def result_to_dict(result: Result) -> dict[str, Any]:
         "detail": result.detail,
         "remediation": info.remediation,
         "gateway_stage": info.patch or None,
+        "gateway_policy": policy,
         "evidence": [record.to_dict() for record in result.evidence],
     }
 
@@ -39,7 +43,7 @@ def report_to_dict(report: ScanReport) -> dict[str, Any]:
         "duration_seconds": round(report.duration, 2),
         "requests_sent": report.requests_sent,
         "summary": report.counts(),
-        "results": [result_to_dict(result) for result in report.results],
+        "results": [result_to_dict(result, report.documented_methods) for result in report.results],
     }
 
 

@@ -9,9 +9,12 @@ from __future__ import annotations
 import json
 from html import escape
 
+import yaml
+
 from apiward.scanner.catalog import CHECKS
 from apiward.scanner.engine import ScanReport
 from apiward.scanner.findings import TARGET, ExchangeRecord, Result, Status
+from apiward.scanner.patches import gateway_policy
 
 _STYLE = """
 body{font:14px/1.45 system-ui,sans-serif;margin:2rem;color:#1d2330;background:#fafbfc}
@@ -48,8 +51,9 @@ def _exchange(record: ExchangeRecord) -> str:
     return f"<pre>{escape(request)}</pre><pre>{escape(response)}</pre>"
 
 
-def _row(result: Result) -> str:
+def _row(result: Result, documented: dict[str, list[str]]) -> str:
     info = CHECKS[result.check]
+    policy = gateway_policy(result, documented) if result.status is Status.FINDING else None
     where = "target" if result.method == TARGET else result.location
     severity = result.severity.label if result.severity is not None else ""
     css = {Status.FINDING: "finding", Status.ERROR: "error", Status.NOT_RUN: "notrun"}.get(result.status, "")
@@ -60,6 +64,7 @@ def _row(result: Result) -> str:
         f"({escape(info.category.name_2019)}), CWE-{info.cwe}</p>"
         f"<p>Remediation: {escape(info.remediation)}</p>"
         + (f"<p>Gateway stage: {escape(info.patch)}</p>" if info.patch else "")
+        + (f"<pre>{escape(yaml.safe_dump(policy, sort_keys=False))}</pre>" if policy else "")
         + f"{evidence}</details>"
     )
     return (
@@ -84,7 +89,7 @@ def build(report: ScanReport) -> str:
 <p id="summary">{escape(summary)}</p>
 <input id="filter" type="search" placeholder="Filter by check, operation or status">
 <table><thead><tr><th>severity</th><th>status</th><th>check</th><th>operation</th><th>detail</th></tr></thead>
-<tbody>{"".join(_row(result) for result in rows)}</tbody></table>
+<tbody>{"".join(_row(result, report.documented_methods) for result in rows)}</tbody></table>
 <script type="application/json" id="data">{escape(json.dumps(counts))}</script>
 <script>{_SCRIPT}</script>
 </body></html>
