@@ -5,11 +5,10 @@ from __future__ import annotations
 import socket
 import threading
 import time
-from collections.abc import Callable, Collection, Iterator
+from collections.abc import Collection, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-import pytest
 import uvicorn
 
 from apiward.lab.app import create_app
@@ -54,8 +53,3 @@ def scan_lab(base_url: str, checks: str | None = None) -> ScanReport:
         checks=tuple(select_checks(checks)), rate=2000, budget=5000, timeout=10,
     )
     return run_scan(options)
-
-
-@pytest.fixture
-def lab() -> Callable[[bool | Collection[str]], object]:
-    return serve_lab
