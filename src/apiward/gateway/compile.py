@@ -39,6 +39,7 @@ class CompiledRoute:
         self.name = route.name
         self.route = route
         self.pool = pool
+        self.read_timeout = pool.config.read_timeout
         self.allow_encoded_slashes = route.allow_encoded_slashes
         self.stages = tuple(stages)
         self.request_head = bind_hooks(stages, "request_head")

@@ -209,7 +209,7 @@ class Flow:
         if data:
             self.on_client_data(data)
         else:
-            self.conn.set_deadline("body")
+            self.conn.set_body_deadline()
 
     def on_client_data(self, data: bytes) -> None:
         """Take bytes that arrived while this exchange is in progress."""
@@ -242,7 +242,7 @@ class Flow:
             self.conn.keep_buffer(body.rest)
             self._body_complete()
         elif not self.finished:
-            self.conn.set_deadline("body")
+            self.conn.set_body_deadline()
 
     def _forward_body(self, pieces: list[bytes], done: bool) -> None:
         upstream = self.upstream
@@ -284,7 +284,7 @@ class Flow:
         mode = self.body_mode
         self.body_mode = _DONE
         if mode == _STREAM:
-            self.conn.set_deadline("upstream", self._read_timeout())
+            self.conn.set_upstream_deadline(self._read_timeout())
             return
         route = self.route
         assert route is not None
@@ -329,7 +329,7 @@ class Flow:
         if upstream is not None:
             self._send(upstream)
         else:
-            self.conn.set_deadline("none")
+            self.conn.clear_deadline()
             self.spawn(self._connect(target))
 
     async def _connect(self, target: Target) -> None:
@@ -360,12 +360,12 @@ class Flow:
             body = b"".join(self.collected)
             head = serialize_head(target, request.headers, f"content-length: {len(body)}\r\n")
             upstream.write(head + body if body else head)
-            self.conn.set_deadline("upstream", self._read_timeout())
+            self.conn.set_upstream_deadline(self._read_timeout())
             return
         if mode == _NO_BODY:
             framing = "content-length: 0\r\n" if request.content_length == 0 else ""
             upstream.write(serialize_head(target, request.headers, framing))
-            self.conn.set_deadline("upstream", self._read_timeout())
+            self.conn.set_upstream_deadline(self._read_timeout())
             return
 
         framing = "transfer-encoding: chunked\r\n" if request.chunked else (
@@ -380,7 +380,7 @@ class Flow:
         if body_reader.done:
             upstream.write(head)
             self.body_mode = _DONE
-            self.conn.set_deadline("upstream", self._read_timeout())
+            self.conn.set_upstream_deadline(self._read_timeout())
             return
 
         self.pending_head = head
@@ -393,7 +393,7 @@ class Flow:
 
     def _read_timeout(self) -> float:
         route = self.route
-        return route.pool.config.read_timeout if route is not None else 60.0
+        return route.read_timeout if route is not None else 60.0
 
     def on_upstream_timeout(self) -> None:
         upstream = self.upstream
@@ -460,7 +460,7 @@ class Flow:
         route = self.route
         assert route is not None
         if self.body_mode != _STREAM:
-            self.conn.set_deadline("upstream", self._read_timeout())
+            self.conn.set_upstream_deadline(self._read_timeout())
         wants_body = bool(route.response_body_stages) and any(
             stage.wants_response_body(exchange) for stage in route.response_body_stages)
         if wants_body or route.response_head_async:
@@ -526,7 +526,7 @@ class Flow:
             out.clear()
             self.response_sent = True
         if self.upstream is not None and self.response_started and self.body_mode != _STREAM:
-            self.conn.set_deadline("upstream", self._read_timeout())
+            self.conn.set_upstream_deadline(self._read_timeout())
 
     async def _inspect_response(self, wants_body: bool) -> None:
         # The response is held while async response hooks or body stages run. Reading from the

@@ -50,27 +50,19 @@ class Gateway:
         self._servers: list[asyncio.Server] = []
         self._tasks: set[asyncio.Task[Any]] = set()
         self._fingerprint: tuple[int, int, str] | None = None
-        self._compiled: CompiledPolicy | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
-
-    @property
-    def compiled(self) -> CompiledPolicy:
-        assert self._compiled is not None, "Gateway.start() has not run"
-        return self._compiled
-
-    @property
-    def loop(self) -> asyncio.AbstractEventLoop:
-        assert self._loop is not None
-        return self._loop
+        # Plain attributes rather than properties, because the hot path reads them per request.
+        # Both exist once start() has run.
+        self.compiled: CompiledPolicy
+        self.loop: asyncio.AbstractEventLoop
 
     async def start(self) -> None:
         """Load and compile the policy, then open every listener (raises PolicyError, OSError)."""
-        self._loop = asyncio.get_running_loop()
+        self.loop = asyncio.get_running_loop()
         self._fingerprint = self._read_fingerprint()
         policy = load_policy(self.policy_path)
         compiled = compile_policy(policy, self.policy_path)
         await compiled.start()
-        self._compiled = compiled
+        self.compiled = compiled
         await self._open_listeners()
         self.spawn(self._sweep())
         if self.watch:
@@ -163,7 +155,7 @@ class Gateway:
             log.exception("policy reload failed while building stages, keeping the running policy")
             return False
         old = self.compiled
-        self._compiled = compiled
+        self.compiled = compiled
         self.reloads += 1
         old.retired = True
         if old.inflight == 0:
@@ -208,8 +200,8 @@ class Gateway:
         for task in list(self._tasks):
             with contextlib.suppress(asyncio.CancelledError):
                 await task
-        if self._compiled is not None:
-            await self._compiled.close()
+        if hasattr(self, "compiled"):
+            await self.compiled.close()
 
 
 def _bound_port(server: asyncio.Server) -> int:

@@ -157,14 +157,16 @@ class ClientConnection(asyncio.Protocol):
         elif not enabled:
             self.transport.pause_reading()
 
-    def set_deadline(self, kind: str, seconds: float | None = None) -> None:
-        limits = self.gateway.compiled.limits
-        if kind == "body":
-            self._set(_BODY, limits.body_timeout)
-        elif kind == "upstream":
-            self._set(_UPSTREAM, seconds if seconds is not None else 60.0)
-        else:
-            self.deadline_kind = _NO_DEADLINE
+    def set_body_deadline(self) -> None:
+        self.deadline_kind = _BODY
+        self.deadline = self._loop.time() + self.gateway.compiled.limits.body_timeout
+
+    def set_upstream_deadline(self, seconds: float) -> None:
+        self.deadline_kind = _UPSTREAM
+        self.deadline = self._loop.time() + seconds
+
+    def clear_deadline(self) -> None:
+        self.deadline_kind = _NO_DEADLINE
 
     def _set(self, kind: int, seconds: float) -> None:
         self.deadline_kind = kind
