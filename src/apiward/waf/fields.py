@@ -116,7 +116,13 @@ def add_pairs(extraction: Extraction, prefix: str, text: str, separator: str = "
         if not pair:
             continue
         name, equals, value = pair.partition("=")
-        name = unquote_plus(name, errors="replace").strip() if ("%" in name or "+" in name) else name
+        if "%" in name or "+" in name:
+            name = unquote_plus(name, errors="replace")
+            if "\r" in name or "\n" in name:
+                extraction.anomaly(
+                    "line_break_in_name", "protocol", f"{prefix}-name", "parameter name has a line break"
+                )
+            name = name.strip()
         extraction.add(f"{prefix}-name", name)
         if equals and value:
             extraction.add(f"{prefix}.{name}", value.replace("+", " "))
