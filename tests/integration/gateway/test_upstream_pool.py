@@ -157,3 +157,19 @@ def test_active_health_marks_target_down(start_gateway: StartGateway) -> None:
         assert probes >= 1
         paths = {record["path"] for record in sick.received}
         assert paths == {"/health"}
+
+
+def test_ejected_target_retried_after_backoff(start_gateway: StartGateway) -> None:
+    port = free_port()
+    extra = "    retries: 0\n    health: {passive: {max_failures: 1, backoff: 300ms}}\n"
+    gateway = start_gateway(policy_yaml(f"127.0.0.1:{port}", upstream_extra=extra))
+    first = httpx.get(gateway.url + "/")
+    assert first.status_code == 502
+    ejected = httpx.get(gateway.url + "/")
+    assert ejected.status_code == 502
+    assert ejected.json()["message"] == "No upstream server is available."
+    revived = EchoUpstream()
+    revived.port = port
+    with revived:
+        time.sleep(0.4)
+        assert httpx.get(gateway.url + "/").status_code == 200
