@@ -15,7 +15,7 @@ ALLOWED_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "O
 RESTRICTED_HEADERS = frozenset({"content-range", "if", "lock-token", "request-range", "proxy", "translate"})
 """WebDAV and legacy headers that API clients do not send and attacks use (httpoxy, range abuse)."""
 MAX_RANGES = 5
-"""A Range header with this many commas or more asks for many small ranges (a resource drain)."""
+"""A Range header with this many commas or more requests many small ranges (a resource drain)."""
 ALLOWED_CHARSETS = frozenset(
     {
         "utf-8",
@@ -31,6 +31,10 @@ ALLOWED_CHARSETS = frozenset(
         "utf-16be",
     }
 )
+ACCEPT_CHARSETS = frozenset(
+    {"utf-8", "utf8", "us-ascii", "ascii", "iso-8859-1", "latin1", "iso-8859-15", "windows-1252"}
+)
+"""Charsets a client may ask for in Accept; others (EBCDIC, UTF-16) can smuggle payloads past filters."""
 _MEDIA_TYPE = re.compile(
     r"^\s*[a-z0-9!#$&^_.+-]+/[a-z0-9!#$&^_.+-]+(?:\s*;\s*[a-z0-9!#$&^_.+-]+=(?:\"[^\"]*\"|[^\s;\"]+))*\s*;?\s*$",
     re.IGNORECASE,
@@ -60,6 +64,8 @@ def check_head(request: HttpRequest, extraction: Extraction) -> None:
             _check_connection(value, extraction)
         elif name == "content-type":
             _check_content_type(value, extraction)
+        elif name == "accept" and "charset" in value.lower():
+            _check_accept_charsets(value, extraction)
         elif name == "range" and value.count(",") >= MAX_RANGES:
             extraction.anomaly(
                 "range_header", "protocol", "header.range", "Range header asks for too many ranges"
@@ -79,6 +85,15 @@ def _check_connection(value: str, extraction: Extraction) -> None:
             "header.connection",
             "Connection header repeats or contradicts itself",
         )
+
+
+def _check_accept_charsets(value: str, extraction: Extraction) -> None:
+    for found in _CHARSET.findall(value):
+        charset = found.split(",")[0].strip().lower()
+        if charset not in ACCEPT_CHARSETS:
+            message = f"Accept requests charset {charset[:30]!r}"
+            extraction.anomaly("accept_charset", "protocol", "header.accept", message)
+            return
 
 
 def _check_content_type(value: str, extraction: Extraction) -> None:
