@@ -33,7 +33,7 @@ _IIS_UNICODE = re.compile(r"%u([0-9a-fA-F]{4})")
 _SQL_COMMENT = re.compile(r"/\*(!\d*)?(.*?)\*/", re.DOTALL)
 """A block comment; the text of a MySQL versioned comment (``/*!50000 select*/``) is executed, so kept."""
 _BASE64_TEXT = re.compile(r"^[A-Za-z0-9+/_-]{16,}={0,2}$")
-_SHELL_QUOTES = re.compile(r"""[\\'"^`]|\$@|\$\*|\$\(\)|\$[!?#-]""")
+_SHELL_QUOTES = re.compile(r"""[\\'"^`]|\$@|\$\*|\$\(\)|[<>]\(\)|\$[!?#-]""")
 _SHELL_IFS = re.compile(r"\$\{?IFS\}?|\$\{IFS%\?\?\}")
 _WHITESPACE = re.compile(r"\s+")
 
