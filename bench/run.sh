@@ -13,7 +13,7 @@
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(dirname "$here")
-runner=${BENCH_SCRIPT:-$root/../shared/bench/bench_gateway.sh}
+runner=${BENCH_SCRIPT:-$here/bench_gateway.sh}
 [[ -x $runner || -f $runner ]] || { echo "benchmark runner not found: $runner" >&2; exit 2; }
 for tool in nginx wrk taskset ss; do
   command -v "$tool" >/dev/null || { echo "missing $tool: run 'make system' (installs nginx-light and wrk)" >&2; exit 2; }
@@ -30,13 +30,21 @@ cleanup() {
 }
 trap cleanup EXIT
 
+if grep -q '@JWT_PUBLIC_KEY@' $(printf "$here/policies/%s.yaml " "${profiles[@]}") 2>/dev/null; then
+  # Every target, nginx-plain included, then gets the same RS256 token instead of the
+  # workload's default HS256 one, so the requests stay alike.
+  BENCH_AUTHORIZATION="Bearer $("$root/.venv/bin/python" "$here/jwt_token.py" "$work")"
+  export BENCH_AUTHORIZATION
+fi
+
 targets=()
 port=19090
 for profile in "${profiles[@]}"; do
   source_policy=$here/policies/$profile.yaml
   [[ -f $source_policy ]] || { echo "unknown profile $profile (no $source_policy)" >&2; exit 2; }
   policy=$work/$profile.yaml
-  sed -e "s/@PORT@/$port/g" -e "s/@ADMIN_PORT@/$((port + 100))/g" "$source_policy" >"$policy"
+  sed -e "s/@PORT@/$port/g" -e "s/@ADMIN_PORT@/$((port + 100))/g" \
+    -e "s|@JWT_PUBLIC_KEY@|$work/jwt-public.pem|g" "$source_policy" >"$policy"
   taskset -c 1 "$root/.venv/bin/apiward" gateway --config "$policy" >"$work/$profile.log" 2>&1 &
   pids+=($!)
   for _ in $(seq 100); do
