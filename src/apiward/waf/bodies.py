@@ -56,6 +56,9 @@ QUERY_OPERATOR_KEYS = frozenset(
 _CHARSET = re.compile(r"charset\s*=\s*\"?([A-Za-z0-9_.:-]+)", re.IGNORECASE)
 _BOUNDARY = re.compile(r"boundary\s*=\s*(?:\"([^\"]{1,70})\"|([^\s;,]{1,70}))", re.IGNORECASE)
 _FORM_SHAPE = re.compile(rb"^[^=&\s{}<>\[\]\"]*=[^\s]*$", re.DOTALL)
+_PLAIN_KEYS: dict[str, bool] = {}
+"""Verdicts of :func:`_is_plain_key` for keys already seen; API bodies repeat the same few keys."""
+_PLAIN_KEYS_MAX = 10_000
 _UNSAFE_PART_NAME = re.compile(r"[\"';=&\\]")
 _DISPOSITION_PARAM = re.compile(r';\s*([A-Za-z*]+)\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^;\s]*))')
 
@@ -161,13 +164,12 @@ def _walk_json(node: Any, path: str, depth: int, extraction: Extraction) -> None
         return
     if type(node) is dict:
         for key, value in node.items():
-            # Lower-case identifiers (the usual API key names) cannot hide a payload; others might.
-            if (
-                not key.isidentifier()
-                or (len(key) >= 8 and not key.islower())
-                or key in POLLUTING_KEYS
-                or "__proto__" in key
-            ):
+            plain = _PLAIN_KEYS.get(key)
+            if plain is None:
+                plain = _is_plain_key(key)
+                if len(_PLAIN_KEYS) < _PLAIN_KEYS_MAX:
+                    _PLAIN_KEYS[key] = plain
+            if not plain:
                 _check_key(key, path, extraction)
                 extraction.add(f"{KEY_PREFIX}{path}.{key}", key)
             kind = type(value)
@@ -184,6 +186,13 @@ def _walk_json(node: Any, path: str, depth: int, extraction: Extraction) -> None
                 _walk_json(value, f"{path}[{index}]", depth + 1, extraction)
     elif type(node) is str:
         extraction.add(f"body.{path}", node)
+
+
+def _is_plain_key(key: str) -> bool:
+    """Say whether a key is a lower-case identifier, the usual API key name, which cannot hide a payload."""
+    if not key.isidentifier() or key in POLLUTING_KEYS or "__proto__" in key:
+        return False
+    return len(key) < 8 or key.islower()
 
 
 def _check_key(key: str, path: str, extraction: Extraction) -> None:
