@@ -8,6 +8,7 @@ from pathlib import Path
 import typer
 
 from apiward.policy.loader import PolicyError, load_policy
+from apiward.state import check_workers
 
 
 def register(app: typer.Typer) -> None:
@@ -30,6 +31,11 @@ def gateway(
         policy = load_policy(config)
     except PolicyError as error:
         typer.echo(str(error), err=True)
+        raise typer.Exit(2) from None
+    try:
+        check_workers(policy, workers)
+    except ValueError as error:
+        typer.echo(f"{config}: {error}", err=True)
         raise typer.Exit(2) from None
     logging.basicConfig(
         level=policy.logging.level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"

@@ -6,7 +6,6 @@ demo, which then stops each child by its process id and waits for it.
 
 from __future__ import annotations
 
-import importlib.util
 import signal
 import subprocess
 import sys
@@ -19,10 +18,8 @@ from pathlib import Path
 from types import FrameType
 
 import httpx
-import yaml
 
 from apiward.lab.serve import ServeError, check_port_free
-from apiward.policy.model import STAGE_NAMES
 
 HOST = "127.0.0.1"
 START_TIMEOUT_SECONDS = 30.0
@@ -46,25 +43,14 @@ class DemoPorts:
         return cls(gateway=base, lab=base + 1, admin=base + 2)
 
 
-def available_stages() -> set[str]:
-    """Return the stage names whose gateway module is installed."""
-    return {stage for stage in STAGE_NAMES if importlib.util.find_spec(f"apiward.gateway.stages.{stage}")}
-
-
 def render_policy(ports: DemoPorts) -> str:
-    """Return the demo policy with the ports filled in and unavailable stage blocks removed."""
+    """Return the demo policy with the ports filled in."""
     template = resources.files("apiward.lab").joinpath("demo-policy.yaml").read_text(encoding="utf-8")
-    text = (
+    return (
         template.replace("{gateway_port}", str(ports.gateway))
         .replace("{lab_port}", str(ports.lab))
         .replace("{admin_port}", str(ports.admin))
     )
-    document = yaml.safe_load(text)
-    missing = set(STAGE_NAMES) - available_stages()
-    for block in [document.get("defaults", {}), *document["routes"]]:
-        for stage in missing & set(block):
-            del block[stage]
-    return yaml.safe_dump(document, sort_keys=False)
 
 
 @dataclass(frozen=True)
@@ -145,7 +131,7 @@ Try these:
   curl -s {lab}/api/v1/internal/debug
   # denied by the gateway (methods): TRACE echoes request headers back
   curl -i -X TRACE {gateway}/api/v1/products
-{_waf_lines(gateway, lab) if "waf" in available_stages() else ""}
+{_waf_lines(gateway, lab)}
 Lessons: apiward lab holes, then apiward lab lesson <id>.
 Press Ctrl-C to stop.
 {READY_MARKER}""",

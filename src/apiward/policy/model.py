@@ -38,9 +38,14 @@ class PolicyReferenceError(ValueError):
 
 
 STAGE_NAMES: tuple[str, ...] = (
-    "bans", "ip_filter", "headers", "geo", "methods", "rate_limit", "authn", "quota", "authz", "waf",
+    "headers", "bans", "ip_filter", "geo", "methods", "rate_limit", "authn", "quota", "authz", "waf",
 )
-"""Stage keys in the order their request hooks run; response hooks run in reverse."""
+"""Stage keys in the order their request hooks run; response hooks run in reverse.
+
+``headers`` comes first so that its response hook also runs on every denial of the stages after
+it: the gateway's own answers carry the security headers too. The price is that a CORS preflight
+is answered before the ban and IP checks; a preflight answer reveals only the CORS settings.
+"""
 
 _PATH_TEMPLATE = re.compile(r"^/(?:[^{}]*|\{[A-Za-z_][A-Za-z0-9_]*\})*$")
 

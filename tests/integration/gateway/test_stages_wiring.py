@@ -24,8 +24,8 @@ def test_ip_filter_denial_is_json_and_event(
     response = httpx.get(gateway.url + "/private")
     assert response.status_code == 403
     assert response.headers["content-type"] == "application/json"
-    # ip_filter runs before the headers stage, so its denials carry no security headers.
-    assert "x-content-type-options" not in response.headers
+    # The headers stage runs first, so its response hook also dresses the denials after it.
+    assert response.headers["x-content-type-options"] == "nosniff"
     assert response.json()["request_id"] == response.headers["x-request-id"]
     assert echo_upstream.requests == 0
     gateway.call(_flush(gateway))

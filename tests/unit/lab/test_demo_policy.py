@@ -6,7 +6,7 @@ from pathlib import Path
 
 import yaml
 
-from apiward.lab.demo import DemoPorts, available_stages, render_policy
+from apiward.lab.demo import DemoPorts, render_policy
 from apiward.policy.loader import load_policy
 
 
@@ -27,8 +27,6 @@ def test_rendered_policy_closes_internal_routes() -> None:
     assert routes["lab-v0"]["ip_filter"]["deny"] == ["0.0.0.0/0", "::/0"]
 
 
-def test_rendered_policy_keeps_installed_stages() -> None:
+def test_rendered_policy_keeps_every_stage() -> None:
     defaults = yaml.safe_load(render_policy(DemoPorts.from_base(9100)))["defaults"]
-    expected = {"ip_filter", "methods", "headers", "rate_limit", "waf"} & available_stages()
-    assert set(defaults) == expected
-    assert {"ip_filter", "methods", "headers"} <= set(defaults)
+    assert set(defaults) == {"ip_filter", "methods", "headers", "rate_limit", "waf"}
