@@ -23,6 +23,8 @@ class Hole:
     path: str
     description: str
     lesson: str
+    also: tuple[str, ...] = ()
+    """Further ``METHOD /path`` locations served by the same flawed code (PATCH beside PUT)."""
 
 
 @cache
@@ -30,7 +32,11 @@ def load_holes() -> tuple[Hole, ...]:
     """Read ``holes.yaml`` from the package; the result is cached because the file never changes."""
     text = resources.files("apiward.lab").joinpath(MANIFEST_FILE).read_text(encoding="utf-8")
     document = yaml.safe_load(text)
-    return tuple(Hole(**{key: str(value) for key, value in entry.items()}) for entry in document["holes"])
+    holes = []
+    for entry in document["holes"]:
+        fields = {key: str(value) for key, value in entry.items() if key != "also"}
+        holes.append(Hole(**fields, also=tuple(str(item) for item in entry.get("also", ()))))
+    return tuple(holes)
 
 
 def hole_ids() -> tuple[str, ...]:
