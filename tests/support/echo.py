@@ -22,7 +22,9 @@ class EchoUpstream:
     Request headers change the response: ``x-echo-status: 201``, ``x-echo-delay: 0.5``
     (seconds, before responding), ``x-echo-chunks: 3`` (send the JSON body chunked in that many
     pieces), ``x-echo-size: 1000000`` (send that many bytes of ``x`` instead of JSON,
-    streamed), ``x-echo-close: 1`` (close after responding). Set :attr:`raw_response` to bytes
+    streamed), ``x-echo-close: 1`` (close after responding), ``x-echo-early: 1`` (respond as soon
+    as the head is in, then read and drop the body, like a server that rejects a request
+    without reading it). Set :attr:`raw_response` to bytes
     to send exactly those bytes for every request and close (a misbehaving upstream).
     """
 
@@ -84,6 +86,7 @@ class _EchoProtocol(asyncio.Protocol):
         self.digest = hashlib.sha256()
         self.count = 0
         self.busy = False
+        self.answered_early = False
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast(asyncio.Transport, transport)
@@ -106,8 +109,17 @@ class _EchoProtocol(asyncio.Protocol):
                     return
                 self._read_head(self.buffer[:end])
                 self.buffer = self.buffer[end + 4:]
+                if self._wants_early_answer():
+                    self.busy = True
+                    self.answered_early = True
+                    asyncio.get_running_loop().create_task(self._answer())
+                    return
             if not self._read_body():
                 return
+            if self.answered_early:
+                self.answered_early = False
+                self.head = None
+                continue
             self.busy = True
             asyncio.get_running_loop().create_task(self._answer())
 
@@ -121,6 +133,10 @@ class _EchoProtocol(asyncio.Protocol):
         self.remaining = int(lookup.get("content-length", "0") or 0)
         self.body_len = 0
         self.digest = hashlib.sha256()
+
+    def _wants_early_answer(self) -> bool:
+        assert self.head is not None
+        return any(name.lower() == "x-echo-early" and value == "1" for name, value in self.head["headers"])
 
     def _read_body(self) -> bool:
         if not self.chunked:
@@ -187,7 +203,8 @@ class _EchoProtocol(asyncio.Protocol):
         else:
             body = json.dumps(record).encode()
             self._send_json(status, body, int(lookup.get("x-echo-chunks", "0")), extra, head["method"])
-        self.head = None
+        if not self.answered_early:
+            self.head = None
         self.busy = False
         if close:
             self.transport.close()

@@ -255,6 +255,7 @@ class Flow:
             data = self.pending_head + data
             self.pending_head = b""
         upstream.write(data)
+        upstream.request_sent = done
 
     def _encode_body(self, pieces: list[bytes], done: bool) -> bytes:
         if not self.request.chunked:
@@ -360,11 +361,13 @@ class Flow:
             body = b"".join(self.collected)
             head = serialize_head(target, request.headers, f"content-length: {len(body)}\r\n")
             upstream.write(head + body if body else head)
+            upstream.request_sent = True
             self.conn.set_upstream_deadline(self._read_timeout())
             return
         if mode == _NO_BODY:
             framing = "content-length: 0\r\n" if request.content_length == 0 else ""
             upstream.write(serialize_head(target, request.headers, framing))
+            upstream.request_sent = True
             self.conn.set_upstream_deadline(self._read_timeout())
             return
 
@@ -379,6 +382,7 @@ class Flow:
         head = serialize_head(target, request.headers, framing) + prefix
         if body_reader.done:
             upstream.write(head)
+            upstream.request_sent = True
             self.body_mode = _DONE
             self.conn.set_upstream_deadline(self._read_timeout())
             return

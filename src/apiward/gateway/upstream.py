@@ -67,6 +67,7 @@ class UpstreamConnection(asyncio.Protocol):
         self.idle_since = 0.0
         self.reused = False
         self.received = False
+        self.request_sent = False
         self.closed = False
         self._buffer = b""
         self._head: ResponseHead | None = None
@@ -85,6 +86,7 @@ class UpstreamConnection(asyncio.Protocol):
         self._head_only = head_only
         self._head = None
         self.received = False
+        self.request_sent = False
 
     def write(self, data: bytes) -> None:
         if self.transport is not None:
@@ -168,8 +170,12 @@ class UpstreamConnection(asyncio.Protocol):
         head = self._head
         self.handler = None
         self._head = None
+        # Read before the handler runs: a response that completed while request body bytes were
+        # still unsent leaves the upstream expecting them, so the next request on this
+        # connection would be read as the rest of that body.
+        reusable = head is not None and head.keep_alive and self.request_sent
         handler.on_response_end()
-        self.pool.release(self, head is not None and head.keep_alive)
+        self.pool.release(self, reusable)
 
     def pause_writing(self) -> None:
         if self.handler is not None:
