@@ -125,7 +125,7 @@ class Exchange:
 
     __slots__ = (
         "_client", "body", "bytes_in", "bytes_out", "client_ip", "events", "extra_response_headers",
-        "headers", "identity", "method", "path", "path_params", "peer_ip", "query", "raw_target",
+        "headers", "identity", "late_sink", "method", "path", "path_params", "peer_ip", "query", "raw_target",
         "request_id", "response_headers", "route", "scheme", "stage_data", "started",
         "status", "upstream_time", "verdict", "version",
     )
@@ -170,6 +170,8 @@ class Exchange:
         self.stage_data: dict[str, Any] = {}
         self.verdict: Verdict | None = None
         self.events: list[SecurityEvent] = []
+        self.late_sink: Callable[[SecurityEvent], None] | None = None
+        """Set when the exchange has ended, so events recorded later (by a task) are emitted at once."""
         self.started = time.perf_counter()
         self.upstream_time: float | None = None
         self.bytes_in = 0
@@ -193,6 +195,8 @@ class Exchange:
             method=self.method, path=self.path, details=verdict.details,
         )
         self.events.append(event)
+        if self.late_sink is not None:
+            self.late_sink(event)
         return event
 
 

@@ -602,8 +602,7 @@ class Flow:
     def _emit(self, verdict: Verdict) -> None:
         exchange = self.exchange
         exchange.verdict = verdict
-        event = exchange.event(verdict, verdict.stage, "blocked")
-        self.compiled.events.emit(event)
+        exchange.event(verdict, verdict.stage, "blocked")
         if verdict.details.get("denial", True) is not False:
             self.conn.gateway.metrics.denial(verdict.stage)
 
@@ -656,6 +655,12 @@ class Flow:
                     log.exception("log hook of stage %s failed on request %s", hook.stage.name,
                                   exchange.request_id)
         compiled = self.compiled
+        # Every event goes to the sink once: those recorded so far now, and those a stage's
+        # task records after the exchange as soon as it does (through late_sink).
+        emit = compiled.events.emit
+        for event in exchange.events:
+            emit(event)
+        exchange.late_sink = emit
         if compiled.access_enabled:
             compiled.access_log.write(access_record(exchange, outcome))
         gateway = self.conn.gateway
