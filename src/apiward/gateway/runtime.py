@@ -44,6 +44,8 @@ class Gateway:
         self.watch = watch
         self.metrics = new_metrics()
         self.connections: set[ClientConnection] = set()
+        self.client_connections: dict[str, int] = {}
+        """Open connections per client key (the TCP peer address, IPv6 grouped by /64)."""
         self.ports: list[int] = []
         self.admin_port: int | None = None
         self.reloads = 0
@@ -99,17 +101,32 @@ class Gateway:
             self._servers.append(admin)
             self.admin_port = _bound_port(admin)
 
-    def open_connection(self, connection: ClientConnection) -> bool:
-        """Register a new client connection; return False when the connection cap is reached."""
-        if len(self.connections) >= self.compiled.limits.max_connections:
-            return False
+    def open_connection(self, connection: ClientConnection) -> str | None:
+        """Register a new client connection; return the reason when a connection limit rejects it."""
+        compiled = self.compiled
+        if len(self.connections) >= compiled.limits.max_connections:
+            return "The gateway is at its connection limit; retry later."
+        # Connections are counted per client even without a per-client limit, so a reload that
+        # sets one sees the connections that are already open.
+        key = connection.client_key
+        count = self.client_connections.get(key, 0)
+        per_client = compiled.max_connections_per_client
+        if per_client is not None and count >= per_client:
+            return "This client address has too many open connections; close some and retry."
+        self.client_connections[key] = count + 1
         self.connections.add(connection)
         self.metrics.connection_opened()
-        return True
+        return None
 
     def close_connection(self, connection: ClientConnection) -> None:
         if connection in self.connections:
             self.connections.discard(connection)
+            key = connection.client_key
+            count = self.client_connections.get(key, 0) - 1
+            if count > 0:
+                self.client_connections[key] = count
+            else:
+                self.client_connections.pop(key, None)
             self.metrics.connection_closed()
 
     def spawn(self, coroutine: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:

@@ -8,6 +8,7 @@ request. A limit therefore fires up to that much later than configured.
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import logging
 import time
 from typing import TYPE_CHECKING, cast
@@ -28,6 +29,20 @@ READ_HIGH_WATER = 256 * 1024
 _NO_DEADLINE, _IDLE, _HEADER, _BODY, _UPSTREAM = range(5)
 
 
+def client_key(peer_ip: str) -> str:
+    """Return the key that connections of one client share: the IPv4 address or the IPv6 /64."""
+    if ":" not in peer_ip:
+        return peer_ip
+    try:
+        address = ipaddress.IPv6Address(peer_ip.partition("%")[0])
+    except ValueError:
+        return peer_ip
+    if address.ipv4_mapped is not None:
+        return str(address.ipv4_mapped)
+    # One host usually holds a whole /64, so counting single IPv6 addresses would not limit it.
+    return str(ipaddress.IPv6Network((address, 64), strict=False).network_address) + "/64"
+
+
 class ClientConnection(asyncio.Protocol):
     """One downstream connection; requests on it are served one after another (pipelining)."""
 
@@ -36,6 +51,7 @@ class ClientConnection(asyncio.Protocol):
         self.scheme = scheme
         self.transport: asyncio.Transport | None = None
         self.peer_ip = ""
+        self.client_key = ""
         self.buffer = b""
         self.flow: Flow | None = None
         self.deadline = 0.0
@@ -51,10 +67,10 @@ class ClientConnection(asyncio.Protocol):
         self.transport = cast(asyncio.Transport, transport)
         peer = transport.get_extra_info("peername")
         self.peer_ip = peer[0] if isinstance(peer, tuple) else "127.0.0.1"
-        if not self.gateway.open_connection(self):
-            self.transport.write(error_response(503, "too_many_connections",
-                                           "The gateway is at its connection limit; retry later.", "-",
-                                           close=True))
+        self.client_key = client_key(self.peer_ip)
+        rejection = self.gateway.open_connection(self)
+        if rejection is not None:
+            self.transport.write(error_response(503, "too_many_connections", rejection, "-", close=True))
             self.close()
             return
         self._set(_IDLE, self.gateway.compiled.limits.idle_timeout)
