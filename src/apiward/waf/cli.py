@@ -11,10 +11,11 @@ import typer
 
 from apiward.policy.loader import PolicyError, load_policy
 from apiward.policy.stages.waf import WafConfig
-from apiward.waf.config import engine_from_config
+from apiward.waf.config import engine_from_config, schema_path
 from apiward.waf.corpus import case_request, read_cases
 from apiward.waf.decode import decoded_variants
 from apiward.waf.engine import Decision, Engine
+from apiward.waf.openapi import load_schema
 from apiward.waf.request import HttpRequest, RequestParseError, parse_raw_request
 from apiward.waf.signatures import SignatureError
 
@@ -45,7 +46,9 @@ def explain(
         config = _waf_config(policy, route, request.path)
         if paranoia is not None:
             config = config.model_copy(update={"paranoia": paranoia})
-        engine = engine_from_config(config)
+        document = schema_path(config, policy.parent if policy is not None else None)
+        schema = load_schema(document) if document is not None else None
+        engine = engine_from_config(config, schema=schema)
     except (OSError, RequestParseError, PolicyError, SignatureError, ValueError) as error:
         typer.echo(f"error: {error}", err=True)
         raise typer.Exit(2) from None
@@ -105,7 +108,11 @@ def _report(request: HttpRequest, decision: Decision, config: WafConfig) -> str:
         f"paranoia {config.paranoia}, threshold {config.threshold}, mode {config.mode}",
         f"\nfields ({len(decision.locations)}):",
     ]
+    typed = set(decision.typed)
     for location, value in zip(decision.locations, decision.values, strict=True):
+        if location in typed:
+            lines.append(f"  {location} = {_short(value)}  (skipped: valid for its OpenAPI schema type)")
+            continue
         lines.append(f"  {location} = {_short(value)}")
         for text, chain in decoded_variants(value)[1:]:
             lines.append(f"    {' > '.join(chain)}: {_short(text)}")

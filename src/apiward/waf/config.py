@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from apiward.policy.stages.waf import WafConfig
 from apiward.waf.engine import Engine, Exclusion, Settings
 from apiward.waf.fields import Limits
+from apiward.waf.openapi import ApiSchema
 from apiward.waf.signatures import Signature
 
 
@@ -48,9 +51,26 @@ def custom_signatures(config: WafConfig) -> list[Signature]:
     ]
 
 
-def engine_from_config(config: WafConfig, *, skip_headers: frozenset[str] = frozenset()) -> Engine:
+def engine_from_config(
+    config: WafConfig, *, skip_headers: frozenset[str] = frozenset(), schema: ApiSchema | None = None
+) -> Engine:
     """Build the engine for one route; the compiled database is shared and cached.
 
     ``skip_headers`` names headers the caller sets itself (a gateway's forwarding headers).
+    ``schema`` is the route's compiled OpenAPI document, loaded by the caller from ``config.openapi``.
     """
-    return Engine(settings_from_config(config, skip_headers=skip_headers), custom=custom_signatures(config))
+    return Engine(
+        settings_from_config(config, skip_headers=skip_headers),
+        custom=custom_signatures(config),
+        schema=schema,
+    )
+
+
+def schema_path(config: WafConfig, policy_dir: Path | None) -> Path | None:
+    """Return the path of the route's OpenAPI document, relative names read from ``policy_dir``."""
+    if config.openapi is None:
+        return None
+    path = Path(config.openapi)
+    if not path.is_absolute() and policy_dir is not None:
+        path = policy_dir / path
+    return path

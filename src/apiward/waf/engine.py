@@ -21,6 +21,7 @@ from apiward.waf.bodies import extract_body
 from apiward.waf.database import load_database
 from apiward.waf.decode import Variant, decoded_variants, maybe_base64
 from apiward.waf.fields import KEY_PREFIX, SKIPPED_HEADERS, Anomaly, Extraction, Field, Limits, extract_head
+from apiward.waf.openapi import ApiSchema, Validator, field_validator
 from apiward.waf.protocol import check_head
 from apiward.waf.request import HttpRequest
 from apiward.waf.signatures import Signature, builtin_signatures
@@ -108,6 +109,8 @@ class Decision:
     deny_on_limit: bool = True
     locations: list[str] = field(default_factory=list)
     values: list[str] = field(default_factory=list)
+    typed: list[str] = field(default_factory=list)
+    """Locations of fields not scanned because the OpenAPI schema types them and they validate."""
 
     @property
     def fields(self) -> list[Field]:
@@ -133,8 +136,10 @@ class Engine:
         settings: Settings = Settings(),
         custom: Sequence[Signature] = (),
         signatures: Sequence[Signature] | None = None,
+        schema: ApiSchema | None = None,
     ) -> None:
         self.settings = settings
+        self.schema = schema
         self.skipped_headers = SKIPPED_HEADERS | settings.skip_headers
         every = list(signatures) if signatures is not None else builtin_signatures()
         active = [signature for signature in [*every, *custom] if signature.paranoia <= settings.paranoia]
@@ -150,7 +155,7 @@ class Engine:
         check_head(request, extraction)
         if body and request.body:
             extract_body(request, request.body, extraction)
-        return self.decide(extraction)
+        return self.decide(extraction, self._validators(request))
 
     def merge(self, first: Decision, second: Decision) -> Decision:
         """Combine the decisions on a request's head and on its body into one."""
@@ -163,18 +168,31 @@ class Engine:
             deny_on_limit=self.settings.on_limit == "deny",
             locations=first.locations + second.locations,
             values=first.values + second.values,
+            typed=first.typed + second.typed,
         )
 
     def inspect_body(self, request: HttpRequest) -> Decision:
         """Inspect only the body of ``request`` (the head was inspected before it arrived)."""
         extraction = Extraction(self.settings.limits)
         extract_body(request, request.body, extraction)
-        return self.decide(extraction)
+        return self.decide(extraction, self._validators(request))
 
-    def decide(self, extraction: Extraction) -> Decision:
-        """Scan the extracted fields and score what matched."""
+    def _validators(self, request: HttpRequest) -> dict[str, Validator] | None:
+        if self.schema is None:
+            return None
+        return self.schema.validators_for(request.method, request.path)
+
+    def decide(self, extraction: Extraction, validators: dict[str, Validator] | None = None) -> Decision:
+        """Scan the extracted fields and score what matched.
+
+        Fields that ``validators`` (from the route's OpenAPI schema) type and accept are left out
+        of the scan; a field that fails its validator is scanned like free text.
+        """
         locations = extraction.locations
         values = extraction.values
+        typed: list[str] = []
+        if validators:
+            locations, values, typed = _untyped_fields(locations, values, validators)
 
         joined = "\n".join(values)
         if _NEEDS_DECODING.isdisjoint(joined) and "/*" not in joined and "IFS" not in joined:
@@ -214,8 +232,9 @@ class Engine:
             matches=matches,
             limit_anomalies=[anomaly for anomaly in extraction.anomalies if anomaly.limit],
             deny_on_limit=self.settings.on_limit == "deny",
-            locations=locations,
+            locations=extraction.locations,
             values=extraction.values,
+            typed=typed,
         )
 
     def _scan(
@@ -364,6 +383,23 @@ class Engine:
             for match in matches
             if not any(rule.covers(match.rule_id, match.attack_class, match.location) for rule in exclusions)
         ]
+
+
+def _untyped_fields(
+    locations: list[str], values: list[str], validators: dict[str, Validator]
+) -> tuple[list[str], list[str], list[str]]:
+    """Split fields into those to scan and the locations of those the schema types and accepts."""
+    kept_locations: list[str] = []
+    kept_values: list[str] = []
+    typed: list[str] = []
+    for location, value in zip(locations, values, strict=True):
+        check = field_validator(validators, location)
+        if check is not None and check(value):
+            typed.append(location)
+        else:
+            kept_locations.append(location)
+            kept_values.append(value)
+    return kept_locations, kept_values, typed
 
 
 def _variants(

@@ -63,3 +63,61 @@ def test_explain_missing_case_is_an_error(tmp_path: Path) -> None:
     result = RUNNER.invoke(app, ["waf", "explain", str(path), "--case", "nope"])
     assert result.exit_code == 2
     assert "case 'nope' not found" in result.output
+
+
+def _write_schema_policy(tmp_path: Path) -> Path:
+    spec = {
+        "openapi": "3.0.3",
+        "paths": {
+            "/reports": {
+                "post": {
+                    "requestBody": {
+                        "content": {
+                            "application/json": {
+                                "schema": {
+                                    "properties": {
+                                        "template": {"enum": ["union select", "select * from"]},
+                                        "title": {"type": "string"},
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        },
+    }
+    (tmp_path / "specs").mkdir()
+    (tmp_path / "specs" / "reports.json").write_bytes(orjson.dumps(spec))
+    policy = tmp_path / "gateway.yaml"
+    policy.write_text(
+        "listen: [{address: 127.0.0.1:18080}]\nupstreams: {app: {targets: [127.0.0.1:18081]}}\n"
+        "routes:\n  - name: reports\n    match: {path: /reports}\n    upstream: app\n"
+        "    waf: {openapi: specs/reports.json}\n"
+    )
+    return policy
+
+
+def test_explain_policy_lists_schema_skips(tmp_path: Path) -> None:
+    policy = _write_schema_policy(tmp_path)
+    body = b'{"template": "union select", "title": "weekly"}'
+    request = tmp_path / "request.http"
+    request.write_bytes(
+        b"POST /reports HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n"
+        b"Content-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body
+    )
+    result = RUNNER.invoke(app, ["waf", "explain", str(request), "--policy", str(policy)])
+    assert result.exit_code == 0, result.output
+    assert "body.$.template = 'union select'  (skipped: valid for its OpenAPI schema type)" in result.output
+    assert "body.$.title = 'weekly'\n" in result.output
+    assert "passed" in result.output
+
+
+def test_explain_policy_missing_schema_is_an_error(tmp_path: Path) -> None:
+    policy = _write_schema_policy(tmp_path)
+    (tmp_path / "specs" / "reports.json").unlink()
+    request = tmp_path / "request.http"
+    request.write_bytes(b"GET /reports HTTP/1.1\r\nHost: localhost\r\n\r\n")
+    result = RUNNER.invoke(app, ["waf", "explain", str(request), "--policy", str(policy)])
+    assert result.exit_code == 2
+    assert "failed to read OpenAPI document" in result.output

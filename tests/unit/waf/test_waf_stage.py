@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -80,3 +81,22 @@ def test_config_rejects_bad_values() -> None:
         WafConfig.model_validate({"mode": "audit"})
     with pytest.raises(ValidationError, match="id"):
         WafConfig.model_validate({"rules": [{"id": 12, "pattern": "x"}]})
+
+
+def test_openapi_document_read_from_policy_dir(tmp_path: Path) -> None:
+    sort = {"name": "sort", "in": "query", "schema": {"enum": ["1=1"]}}
+    spec = {"openapi": "3.0.3", "paths": {"/items": {"get": {"parameters": [sort]}}}}
+    (tmp_path / "items.json").write_text(json.dumps(spec))
+    config = WafConfig.model_validate({"openapi": "items.json"})
+    stage = build_stage("waf", config, StageContext(None, None, tmp_path))
+    assert isinstance(stage, WafStage)
+    assert stage.request_head(_exchange("/items?sort=1=1")) is None
+    verdict = stage.request_head(_exchange("/items?sort=1=1%20or%201=1"))
+    assert verdict is not None
+    assert verdict.field == "query.sort"
+
+
+def test_openapi_document_missing_fails_build(tmp_path: Path) -> None:
+    config = WafConfig.model_validate({"openapi": "absent.yaml"})
+    with pytest.raises(ValueError, match="failed to read OpenAPI document"):
+        build_stage("waf", config, StageContext(None, None, tmp_path))

@@ -7,12 +7,14 @@ denied before the body is read. The body's matches are scored together with the 
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 from typing import Any
 
 from apiward.gateway.pipeline import Exchange, Stage, StageContext, Verdict
 from apiward.policy.stages.waf import WafConfig
-from apiward.waf.config import engine_from_config
+from apiward.waf.config import engine_from_config, schema_path
 from apiward.waf.engine import Decision, Engine
+from apiward.waf.openapi import ApiSchema, load_schema
 from apiward.waf.request import HttpRequest
 
 log = logging.getLogger("apiward.gateway.stages.waf")
@@ -127,5 +129,13 @@ def _request_view(exchange: Exchange, body: bytes) -> HttpRequest:
 
 
 def build(config: WafConfig, context: StageContext) -> WafStage:
-    """Build the stage for one route; the compiled signature database is shared by routes."""
-    return WafStage(config, engine_from_config(config, skip_headers=GATEWAY_SET_HEADERS))
+    """Build the stage for one route; the compiled signature database and OpenAPI documents are shared."""
+    path = schema_path(config, Path(context.policy_dir) if context.policy_dir is not None else None)
+    schema: ApiSchema | None = None
+    if path is not None:
+        key = f"waf-openapi:{path.resolve()}"
+        schema = context.services.get(key)
+        if schema is None:
+            schema = load_schema(path)
+            context.services[key] = schema
+    return WafStage(config, engine_from_config(config, skip_headers=GATEWAY_SET_HEADERS, schema=schema))

@@ -56,9 +56,6 @@ class WafRule(_Model):
 class WafConfig(StageConfig):
     """Signature and anomaly-score inspection of every request field, body included."""
 
-    # TODO: schema-aware inspection is not built yet. It would skip values that the route's
-    # OpenAPI schema types as number, enum, uuid, date-time or email once they validate.
-
     mode: Literal["block", "detect"] = Field(
         "block", description="block: deny requests at or over the threshold; detect: only log them."
     )
@@ -79,3 +76,9 @@ class WafConfig(StageConfig):
     max_graphql_batch: int = Field(10, ge=1, description="Operations in one batched GraphQL request.")
     exclusions: list[WafExclusion] = Field(default_factory=list)
     rules: list[WafRule] = Field(default_factory=list, description="Custom signatures (virtual patches).")
+    openapi: str | None = Field(
+        None,
+        description="OpenAPI 3.0 or 3.1 document (YAML or JSON) of the route, relative to the policy "
+        "file's directory. Values it types as integer, number, boolean, enum, uuid, date, date-time "
+        "or email are not scanned when they validate.",
+    )
