@@ -54,7 +54,7 @@ def scan(
     from apiward.scanner.har import HarLog
     from apiward.scanner.patches import build_patches
     from apiward.scanner.reports import FORMATS, render
-    from apiward.scanner.reports.terminal import show
+    from apiward.scanner.reports.terminal import show, summary_line
     from apiward.scanner.scan import ScanOptions, run_scan
 
     console = Console(stderr=output is None and output_format != "terminal", soft_wrap=True)
@@ -110,6 +110,7 @@ def scan(
             typer.echo(text, nl=False)
         else:
             output.write_text(text, encoding="utf-8")
+            typer.echo(f"{summary_line(report)}; report in {output}, HAR in {har_path}", err=True)
     if patch_out is not None:
         patch_out.write_text(build_patches(report), encoding="utf-8")
     if any(

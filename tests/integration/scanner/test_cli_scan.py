@@ -37,6 +37,8 @@ def test_findings_exit_one_and_write_reports(tmp_path: Path) -> None:
             "--checks", "sqli,cors,trace-method,ssti", "--fail-on", "high",
         )
     assert code == 1, output
+    assert "4 findings, " in output
+    assert f"report in {sarif}, HAR in {sarif.with_suffix('.har')}" in output
     document = json.loads(sarif.read_text())
     jsonschema.Draft4Validator(SARIF_SCHEMA).validate(document)
     assert {result["ruleId"] for result in document["runs"][0]["results"]} == {"sqli", "cors", "ssti",

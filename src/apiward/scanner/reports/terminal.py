@@ -39,8 +39,13 @@ def show(report: ScanReport, console: Console) -> None:
     ]
     for result in unfinished:
         console.print(f"[dim]{result.check}: {result.status.value}: {result.detail}[/]")
+    console.print(summary_line(report))
+
+
+def summary_line(report: ScanReport) -> str:
+    """Return the one-line tally: findings, passed, errors, not run, requests and time."""
     counts = report.counts()
-    console.print(
+    return (
         f"{counts['finding']} findings, {counts['passed']} passed, {counts['error']} errors, "
         f"{counts['not run']} not run; {report.requests_sent} requests in {report.duration:.1f} s"
     )
@@ -51,9 +56,5 @@ def plain(report: ScanReport) -> str:
     for result in _sorted_findings(report):
         label = result.severity.label if result.severity is not None else "?"
         lines.append(f"[{label}] {result.check} {_where(result)}: {result.detail}")
-    counts = report.counts()
-    lines.append(
-        f"{counts['finding']} findings, {counts['passed']} passed, {counts['error']} errors, "
-        f"{counts['not run']} not run; {report.requests_sent} requests in {report.duration:.1f} s"
-    )
+    lines.append(summary_line(report))
     return "\n".join(lines) + "\n"
