@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import functools
 import ipaddress
+import itertools
 import os
 import re
 from collections.abc import Sequence
@@ -113,7 +114,7 @@ class Forwarding:
             supplied = headers.get("x-request-id")
             if supplied is not None and _REQUEST_ID.fullmatch(supplied):
                 return supplied
-        return os.urandom(16).hex()
+        return new_request_id()
 
     def rewrite(
         self, headers: Headers, *, peer_ip: str, client_ip: str, scheme: str, host: str, request_id: str
@@ -188,6 +189,29 @@ def _forwarded_for_values(value: str) -> list[str]:
             values.append(found.group(2))
         position = found.end()
     return values
+
+
+class _RequestIds:
+    """Request ids: a random 64-bit prefix per process followed by a 64-bit counter, in hex.
+
+    An id only has to be unique, not secret, so a counter replaces a random read (a system
+    call) per request. The prefix is drawn again in a forked child, so workers never share ids.
+    """
+
+    def __init__(self) -> None:
+        self.reseed()
+
+    def reseed(self) -> None:
+        self.prefix = os.urandom(8).hex()
+        self.counter = itertools.count(int.from_bytes(os.urandom(4), "big"))
+
+    def next(self) -> str:
+        return f"{self.prefix}{next(self.counter) & 0xFFFF_FFFF_FFFF_FFFF:016x}"
+
+
+_request_ids = _RequestIds()
+os.register_at_fork(after_in_child=_request_ids.reseed)
+new_request_id = _request_ids.next
 
 
 def forwarded_element(for_address: str, scheme: str, host: str) -> str:

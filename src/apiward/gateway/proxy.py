@@ -463,11 +463,13 @@ class Flow:
         self.response_head = head
         route = self.route
         assert route is not None
-        if self.body_mode != _STREAM:
-            self.conn.set_upstream_deadline(self._read_timeout())
         wants_body = bool(route.response_body_stages) and any(
             stage.wants_response_body(exchange) for stage in route.response_body_stages)
         if wants_body or route.response_head_async:
+            # On the synchronous path flush_output, which the upstream connection calls after
+            # every read, restarts the read deadline instead.
+            if self.body_mode != _STREAM:
+                self.conn.set_upstream_deadline(route.read_timeout)
             self.response_pending = []
             self.pending_limit = max(stage.response_body_limit for stage in route.response_body_stages) if (
                 wants_body) else HELD_RESPONSE_BYTES

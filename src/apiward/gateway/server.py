@@ -81,7 +81,6 @@ class ClientConnection(asyncio.Protocol):
             flow.on_client_data(data)
             return
         if not self.buffer:
-            self._set(_HEADER, self.gateway.compiled.limits.header_timeout)
             self.buffer = data
         else:
             self.buffer += data
@@ -97,6 +96,10 @@ class ClientConnection(asyncio.Protocol):
         try:
             if end < 0:
                 self.buffer = buffer
+                if self.deadline_kind != _HEADER:
+                    # The head timer starts with its first bytes; a head that arrives whole in
+                    # one read never needs it.
+                    self._set(_HEADER, limits.header_timeout)
                 if len(buffer) > limits.max_header_bytes:
                     raise HttpError(431, "headers_too_large", "The request head is too large.")
                 check_partial_head(buffer)
@@ -105,7 +108,9 @@ class ClientConnection(asyncio.Protocol):
                 raise HttpError(431, "headers_too_large", "The request head is too large.")
             # Most reads contain exactly one head, which then needs no copy.
             head = buffer if end + 4 == len(buffer) else buffer[:end + 4]
-            if head.count(b"\r\n") - 2 > limits.max_header_count:
+            # Every field line takes at least 4 bytes ("a:" and CRLF), so a short head cannot
+            # hold too many fields and skips the count.
+            if len(head) > 4 * limits.max_header_count and head.count(b"\r\n") - 2 > limits.max_header_count:
                 raise HttpError(431, "too_many_headers", "The request has too many header fields.")
             request = parse_request_head(head)
         except HttpError as error:

@@ -1,9 +1,10 @@
+import os
 import re
 from ipaddress import ip_network
 
 import pytest
 
-from apiward.gateway.forwarding import Forwarding, forwarded_element, parse_ip
+from apiward.gateway.forwarding import Forwarding, forwarded_element, new_request_id, parse_ip
 from apiward.gateway.pipeline import Headers
 
 PROXIES = [ip_network("10.0.0.0/8"), ip_network("2001:db8:1::/48")]
@@ -222,3 +223,24 @@ def test_forwarded_for_ignored_when_xff_present() -> None:
 def test_forwarded_from_untrusted_peer_ignored() -> None:
     headers = Headers([("forwarded", "for=198.51.100.66")])
     assert _forwarding().client_ip("203.0.113.9", headers) == "203.0.113.9"
+
+
+def test_new_request_ids_unique_hex() -> None:
+    ids = [new_request_id() for _ in range(1000)]
+    assert len(set(ids)) == 1000
+    assert all(re.fullmatch(r"[0-9a-f]{32}", request_id) for request_id in ids)
+
+
+def test_forked_child_gets_other_prefix() -> None:
+    reader, writer = os.pipe()
+    parent_id = new_request_id()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - runs in the child
+        os.write(writer, new_request_id().encode())
+        os._exit(0)
+    os.close(writer)
+    child_id = os.read(reader, 64).decode()
+    os.close(reader)
+    os.waitpid(pid, 0)
+    assert re.fullmatch(r"[0-9a-f]{32}", child_id)
+    assert child_id[:16] != parent_id[:16]
