@@ -87,6 +87,10 @@ class Limits(_Model):
     body_timeout: Duration = Field(30.0, description="Time allowed between two reads of the body (408).")
     idle_timeout: Duration = Field(60.0, description="An idle keep-alive connection is closed after this.")
     max_connections: int = Field(10_000, ge=1, description="Client connections beyond this get 503.")
+    max_connections_per_client: int | None = Field(
+        None, ge=1,
+        description="Open connections allowed from one client address (IPv6 by /64); more get 503.",
+    )
     max_pipelined: int = Field(32, ge=1, description="Requests read ahead on one connection.")
 
 
