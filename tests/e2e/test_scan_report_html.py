@@ -32,8 +32,9 @@ def _report() -> ScanReport:
     return ScanReport("http://127.0.0.1:9", "spec.yaml", results, requests_sent=3, duration=0.5)
 
 
-@pytest.mark.skipif(shutil.which("chromium") is None, reason="Debian's chromium is not installed")
 def test_html_report_offline_in_chromium(tmp_path: Path) -> None:
+    # make test installs Debian's chromium (scripts/ensure-system.sh), so a missing browser fails.
+    assert shutil.which("chromium") is not None, "chromium is missing: run make system"
     from playwright.sync_api import Route, sync_playwright
 
     page_file = tmp_path / "report.html"
