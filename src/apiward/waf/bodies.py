@@ -16,7 +16,7 @@ import orjson
 from defusedxml import DefusedXmlException  # type: ignore[import-untyped]
 from defusedxml.ElementTree import fromstring as parse_xml  # type: ignore[import-untyped]
 
-from apiward.waf.fields import KEY_PREFIX, Extraction, add_pairs
+from apiward.waf.fields import KEY_PREFIX, Extraction, Limits, add_pairs
 from apiward.waf.graphql import inspect_graphql
 from apiward.waf.protocol import ALLOWED_CHARSETS
 from apiward.waf.request import HttpRequest
@@ -130,10 +130,13 @@ def _dispatch(
 ) -> None:
     stripped = text.lstrip()
     head = stripped[:1]
+    graphql = "graphql" in request.path.lower() or "graphql" in content_type
     if "multipart/" in content_type:
         extract_multipart(request.header("content-type") or "", body, extraction)
-    elif head in ("{", "[") and _extract_json(stripped, extraction):
-        if "graphql" in request.path.lower() or "graphql" in content_type:
+    elif head in ("{", "[") and _extract_json(
+        stripped, extraction, defer=extraction.defer_plain_json and not graphql
+    ):
+        if graphql:
             inspect_graphql(stripped, extraction, is_json=True)
     elif "graphql" in content_type:
         extraction.add("body", text)
@@ -148,16 +151,24 @@ def _dispatch(
         extraction.add("body", text)
 
 
-def _extract_json(text: str, extraction: Extraction) -> bool:
+def _extract_json(text: str, extraction: Extraction, *, defer: bool) -> bool:
     try:
         document = orjson.loads(text)
     except orjson.JSONDecodeError:
         return False
-    _walk_json(document, "$", 0, extraction)
+    if defer and _within_limits(text, extraction.limits):
+        extraction.deferred_json = (text, document)
+    else:
+        walk_json(document, "$", 0, extraction)
     return True
 
 
-def _walk_json(node: Any, path: str, depth: int, extraction: Extraction) -> None:
+def _within_limits(text: str, limits: Limits) -> bool:
+    """Say whether the walk of JSON ``text`` cannot reach the depth or field-count limit."""
+    return text.count("{") + text.count("[") <= limits.max_depth and text.count('"') <= limits.max_fields
+
+
+def walk_json(node: Any, path: str, depth: int, extraction: Extraction) -> None:
     """Add the string leaves under ``node``; numbers, booleans and nulls carry no payload."""
     if depth > extraction.limits.max_depth:
         extraction.limit("json_too_deep", path, f"JSON nested deeper than {extraction.limits.max_depth}")
@@ -176,14 +187,14 @@ def _walk_json(node: Any, path: str, depth: int, extraction: Extraction) -> None
             if kind is str:
                 extraction.add(f"body.{path}.{key}", value)
             elif kind is dict or kind is list:
-                _walk_json(value, f"{path}.{key}", depth + 1, extraction)
+                walk_json(value, f"{path}.{key}", depth + 1, extraction)
     elif type(node) is list:
         for index, value in enumerate(node):
             kind = type(value)
             if kind is str:
                 extraction.add(f"body.{path}[{index}]", value)
             elif kind is dict or kind is list:
-                _walk_json(value, f"{path}[{index}]", depth + 1, extraction)
+                walk_json(value, f"{path}[{index}]", depth + 1, extraction)
     elif type(node) is str:
         extraction.add(f"body.{path}", node)
 

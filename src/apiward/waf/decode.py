@@ -87,8 +87,8 @@ def decode_fully(text: str) -> tuple[str, tuple[str, ...]]:
     return text, chain
 
 
-_HEX_OR_DASH = frozenset("0123456789abcdefABCDEF-")
-_NOT_BASE64 = frozenset(" \t\r\n.,:;!?()[]{}<>@#&*'\"")
+_HEX_OR_DASH = re.compile(r"[0-9a-fA-F-]*")
+_NOT_BASE64 = re.compile(r"[ \t\r\n.,:;!?()\[\]{}<>@#&*'\"]")
 
 
 def maybe_base64(text: str) -> bool:
@@ -97,8 +97,8 @@ def maybe_base64(text: str) -> bool:
         len(text) >= 16
         and not text.islower()
         and not text.isupper()
-        and _NOT_BASE64.isdisjoint(text)
-        and not _HEX_OR_DASH.issuperset(text)
+        and _NOT_BASE64.search(text) is None
+        and _HEX_OR_DASH.fullmatch(text) is None
     )
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import fnmatch
+import re
 from bisect import bisect_right
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -17,11 +18,12 @@ from typing import Literal
 import hyperscan
 import libinjection
 
-from apiward.waf.bodies import extract_body
+from apiward.waf.bodies import extract_body, walk_json
 from apiward.waf.database import load_database
 from apiward.waf.decode import Variant, decoded_variants, maybe_base64
 from apiward.waf.fields import KEY_PREFIX, SKIPPED_HEADERS, Anomaly, Extraction, Field, Limits, extract_head
 from apiward.waf.openapi import ApiSchema, Validator, field_validator
+from apiward.waf.prescan import JsonPrescan
 from apiward.waf.protocol import check_head
 from apiward.waf.request import HttpRequest
 from apiward.waf.signatures import Signature, builtin_signatures
@@ -29,8 +31,14 @@ from apiward.waf.signatures import Signature, builtin_signatures
 LIBINJECTION_SQLI = 1
 LIBINJECTION_XSS = 2
 _SQL_CHARS = frozenset("'\"`;#(")
-_NEEDS_DECODING = frozenset("%&\\\x00'\"^`$")
-"""Characters that some decoding step can remove or change; values without them skip decoding."""
+_DECODABLE = re.compile(r"[%&\\\x00'\"^`$]|/\*|IFS")
+"""Text that some decoding step can remove or change; values without it skip decoding."""
+_LIBINJECTION_HINT = re.compile(r"[;'\"`#(<]|--|/\*")
+"""Text without any of these cannot make libinjection report SQL or HTML, so it skips the checks."""
+CLEAN_HEADER_CACHE_MAX = 4096
+"""Header values remembered as clean per engine; the cache is emptied when full."""
+CLEAN_HEADER_VALUE_MAX = 2048
+"""Longer header values are not remembered, which bounds the cache to about 8 MB per engine."""
 _CATEGORY = {
     "ssrf": "API7:2023",
     "prototype-pollution": "API3:2023",
@@ -147,10 +155,18 @@ class Engine:
         self.database = load_database(active)
         self.scratch = hyperscan.Scratch(self.database)
         self.database.scratch = self.scratch
+        self.prescan = JsonPrescan(active)
+        self._clean_headers: dict[tuple[str, str], None] = {}
+        """Header fields (location, value) that matched nothing; clients repeat them on every request."""
 
-    def inspect(self, request: HttpRequest, *, body: bool = True) -> Decision:
-        """Inspect the head of ``request`` and, when ``body`` is true, its body."""
-        extraction = Extraction(self.settings.limits)
+    def inspect(self, request: HttpRequest, *, body: bool = True, report_fields: bool = True) -> Decision:
+        """Inspect the head of ``request`` and, when ``body`` is true, its body.
+
+        With ``report_fields`` false, a plain JSON body (see :func:`~apiward.waf.bodies.extract_body`)
+        is scanned as one text and split into fields only when that text matches, so a clean
+        decision then lists no body fields. The findings are the same either way.
+        """
+        extraction = Extraction(self.settings.limits, defer_plain_json=not report_fields)
         extract_head(request, extraction, self.skipped_headers)
         check_head(request, extraction)
         if body and request.body:
@@ -171,9 +187,9 @@ class Engine:
             typed=first.typed + second.typed,
         )
 
-    def inspect_body(self, request: HttpRequest) -> Decision:
+    def inspect_body(self, request: HttpRequest, *, report_fields: bool = True) -> Decision:
         """Inspect only the body of ``request`` (the head was inspected before it arrived)."""
-        extraction = Extraction(self.settings.limits)
+        extraction = Extraction(self.settings.limits, defer_plain_json=not report_fields)
         extract_body(request, request.body, extraction)
         return self.decide(extraction, self._validators(request))
 
@@ -188,14 +204,19 @@ class Engine:
         Fields that ``validators`` (from the route's OpenAPI schema) type and accept are left out
         of the scan; a field that fails its validator is scanned like free text.
         """
+        if extraction.deferred_json is not None:
+            self._expand_deferred_json(extraction)
         locations = extraction.locations
         values = extraction.values
+        fresh: list[tuple[str, str]] = []
+        if extraction.headers_end > extraction.headers_start:
+            locations, values, fresh = self._skip_clean_headers(extraction)
         typed: list[str] = []
         if validators:
             locations, values, typed = _untyped_fields(locations, values, validators)
 
         joined = "\n".join(values)
-        if _NEEDS_DECODING.isdisjoint(joined) and "/*" not in joined and "IFS" not in joined:
+        if _DECODABLE.search(joined) is None:
             # Fast path: only base64 candidates can have a decoded form.
             candidates = [
                 index for index, value in enumerate(values) if len(value) >= 16 and maybe_base64(value)
@@ -206,10 +227,10 @@ class Engine:
 
         buffer = joined if not candidates or texts is values else "\n".join(texts)
         matches = self._scan(buffer, texts, owners, locations)
-        if self.settings.libinjection and (
-            not _SQL_CHARS.isdisjoint(buffer) or "<" in buffer or "--" in buffer
-        ):
+        if self.settings.libinjection and _LIBINJECTION_HINT.search(buffer) is not None:
             matches.extend(self._libinjection(texts, owners, locations))
+        if fresh:
+            self._remember_clean_headers(fresh, matches)
         for anomaly in extraction.anomalies:
             if not anomaly.limit:
                 matches.append(
@@ -236,6 +257,50 @@ class Engine:
             values=extraction.values,
             typed=typed,
         )
+
+    def _expand_deferred_json(self, extraction: Extraction) -> None:
+        assert extraction.deferred_json is not None
+        text, document = extraction.deferred_json
+        extraction.deferred_json = None
+        if self.prescan.needs_walk(text):
+            walk_json(document, "$", 0, extraction)
+
+    def _skip_clean_headers(
+        self, extraction: Extraction
+    ) -> tuple[list[str], list[str], list[tuple[str, str]]]:
+        """Leave out header fields that matched nothing before, and list the others as fresh.
+
+        A header value's matches depend only on its location and value, because matches that
+        span two fields are dropped, so a value found clean once stays clean for this engine.
+        """
+        start, end = extraction.headers_start, extraction.headers_end
+        locations = extraction.locations[:start]
+        values = extraction.values[:start]
+        fresh: list[tuple[str, str]] = []
+        clean = self._clean_headers
+        for location, value in zip(
+            extraction.locations[start:end], extraction.values[start:end], strict=True
+        ):
+            key = (location, value)
+            if key in clean:
+                continue
+            locations.append(location)
+            values.append(value)
+            if len(value) <= CLEAN_HEADER_VALUE_MAX:
+                fresh.append(key)
+        locations += extraction.locations[end:]
+        values += extraction.values[end:]
+        return locations, values, fresh
+
+    def _remember_clean_headers(self, fresh: list[tuple[str, str]], matches: list[Match]) -> None:
+        matched = {match.location for match in matches}
+        clean = self._clean_headers
+        for key in fresh:
+            if key[0] in matched:
+                continue
+            if len(clean) >= CLEAN_HEADER_CACHE_MAX:
+                clean.clear()
+            clean[key] = None
 
     def _scan(
         self, joined: str, texts: list[str], owners: list[tuple[int, tuple[str, ...]]], locations: list[str]

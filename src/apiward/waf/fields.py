@@ -9,6 +9,7 @@ keys are not, except for names that pollute prototypes, which become findings of
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 from urllib.parse import unquote_plus
 
 from apiward.waf.request import HttpRequest
@@ -79,6 +80,13 @@ class Extraction:
     values: list[str] = field(default_factory=list)
     anomalies: list[Anomaly] = field(default_factory=list)
     truncated: bool = False
+    defer_plain_json: bool = False
+    """Keep a JSON body that :func:`~apiward.waf.bodies.extract_body` finds plain as one text."""
+    deferred_json: tuple[str, Any] | None = None
+    """A plain JSON body's text and parsed document, walked into fields only if its text matches."""
+    headers_start: int = 0
+    headers_end: int = 0
+    """Index range of the header and cookie fields, whose clean values the engine remembers."""
 
     @property
     def fields(self) -> list[Field]:
@@ -144,8 +152,10 @@ def extract_head(
     extraction.add("path", request.path)
     if request.query:
         add_pairs(extraction, "query", request.query)
+    extraction.headers_start = len(extraction.values)
     for name, value in request.headers:
         if name == "cookie":
             add_cookies(extraction, value)
         elif name not in skipped and value:
             extraction.add(f"header.{name}", value)
+    extraction.headers_end = len(extraction.values)

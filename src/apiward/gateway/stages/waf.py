@@ -50,13 +50,13 @@ class WafStage(Stage):
         self.body_over_limit = config.on_limit
 
     def request_head(self, exchange: Exchange) -> Verdict | None:
-        decision = self.engine.inspect(_request_view(exchange, b""), body=False)
+        decision = self.engine.inspect(_request_view(exchange, b""), body=False, report_fields=False)
         exchange.stage_data[_DECISION_KEY] = decision
         return self._verdict(exchange, decision, log_event=True)
 
     def request_body(self, exchange: Exchange, body: bytes) -> Verdict | None:
         head: Decision | None = exchange.stage_data.get(_DECISION_KEY)
-        body_decision = self.engine.inspect_body(_request_view(exchange, body))
+        body_decision = self.engine.inspect_body(_request_view(exchange, body), report_fields=False)
         decision = body_decision if head is None else self.engine.merge(head, body_decision)
         exchange.stage_data[_DECISION_KEY] = decision
         found_more = bool(body_decision.matches or body_decision.limit_anomalies)

@@ -1,0 +1,75 @@
+"""The engine's shortcuts (JSON prescan, clean-header cache) find exactly what the full inspection finds."""
+
+from __future__ import annotations
+
+import base64
+
+import orjson
+import pytest
+
+from apiward.waf.engine import Engine, Settings
+from apiward.waf.fields import Limits
+from apiward.waf.request import HttpRequest
+
+HEADERS = [("host", "api.example.test"), ("content-type", "application/json")]
+BODIES = [
+    {"name": "Jane Doe", "items": [{"sku": "SKU-1", "qty": 2}], "shippingAddressLine1": "1 Example Road"},
+    {"note": "union select password from users"},
+    {"note": "cat /etc/passwd"},
+    {"nested": {"deeper": [{"text": "java.lang.Runtime"}]}},
+    {"quoted": 'say "hi" <script>alert(1)</script>'},
+    {"escaped": "\u003cscript\u003ealert(1)\u003c/script\u003e"},
+    {"token": base64.b64encode(b"' or 1=1 -- and more text").decode()},
+    {"__proto__": {"admin": True}},
+    {"user": {"$ne": None}},
+    {"sql": "1 or /*+hint*/ true"},
+    {"plain": "x" * 40, "id": "6f1c2b8e-5d0a-4c1e-9a57-3b2f8e4d7c10"},
+]
+
+
+@pytest.fixture(scope="module")
+def reference() -> Engine:
+    engine = Engine(Settings(paranoia=1))
+    engine._remember_clean_headers = lambda *_args: None  # type: ignore[method-assign]
+    return engine
+
+
+@pytest.mark.parametrize("document", BODIES)
+def test_prescan_matches_full_walk(engine: Engine, reference: Engine, document: object) -> None:
+    request = HttpRequest("POST", "/orders", "", HEADERS, orjson.dumps(document))
+    full = reference.inspect(request)
+    fast = engine.inspect(request, report_fields=False)
+    assert fast.score == full.score
+    assert fast.blocked == full.blocked
+    assert {match.rule_id for match in fast.matches} == {match.rule_id for match in full.matches}
+
+
+def test_clean_json_body_lists_no_fields(engine: Engine) -> None:
+    request = HttpRequest("POST", "/orders", "", HEADERS, orjson.dumps(BODIES[0]))
+    decision = engine.inspect_body(request, report_fields=False)
+    assert decision.locations == []
+    assert decision.score == 0
+    assert len(engine.inspect_body(request).locations) == 4
+
+
+def test_json_over_depth_limit_still_reported() -> None:
+    engine = Engine(Settings(paranoia=1, limits=Limits(max_depth=3)))
+    body = b'{"a": {"b": {"c": {"d": {"e": "x"}}}}}'
+    decision = engine.inspect_body(HttpRequest("POST", "/orders", "", HEADERS, body), report_fields=False)
+    assert [anomaly.code for anomaly in decision.limit_anomalies] == ["json_too_deep"]
+
+
+def test_cached_header_stays_clean_and_attack_still_found() -> None:
+    engine = Engine(Settings(paranoia=1))
+    clean = HttpRequest("GET", "/items", "", [("host", "a.test"), ("user-agent", "client/1.0")])
+    assert engine.inspect(clean).score == 0
+    assert ("header.user-agent", "client/1.0") in engine._clean_headers
+    assert engine.inspect(clean).score == 0
+    shellshock = "() { :; }; /bin/bash -c id"
+    attack = HttpRequest("GET", "/items", "", [("host", "a.test"), ("user-agent", shellshock)])
+    first = engine.inspect(attack)
+    second = engine.inspect(attack)
+    assert first.blocked
+    assert second.blocked
+    assert second.score == first.score
+    assert ("header.user-agent", shellshock) not in engine._clean_headers
