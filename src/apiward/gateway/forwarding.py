@@ -124,10 +124,10 @@ class Forwarding:
             items = self._trusted_items(headers, peer_ip, scheme, host)
         else:
             items = [(name, value) for name, value in headers.items if name not in _REMOVED_FROM_UNTRUSTED]
-            items.append(("x-forwarded-for", client_ip))
-            items.append(("x-forwarded-proto", scheme))
-            items.append(("x-forwarded-host", host))
-            items.append(("forwarded", forwarded_element(client_ip, scheme, host)))
+            items += _untrusted_fields(client_ip, scheme, host)
+            items.append(("x-request-id", request_id))
+            headers.items = items
+            return
         items.append(("x-real-ip", client_ip))
         items.append(("x-request-id", request_id))
         headers.items = items
@@ -189,6 +189,18 @@ def _forwarded_for_values(value: str) -> list[str]:
             values.append(found.group(2))
         position = found.end()
     return values
+
+
+@functools.lru_cache(maxsize=_CACHE_SIZE)
+def _untrusted_fields(client_ip: str, scheme: str, host: str) -> tuple[tuple[str, str], ...]:
+    """Build the forwarding fields for a request from an untrusted peer, memoised per client."""
+    return (
+        ("x-forwarded-for", client_ip),
+        ("x-forwarded-proto", scheme),
+        ("x-forwarded-host", host),
+        ("forwarded", forwarded_element(client_ip, scheme, host)),
+        ("x-real-ip", client_ip),
+    )
 
 
 class _RequestIds:
