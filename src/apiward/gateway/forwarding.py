@@ -117,7 +117,7 @@ class Forwarding:
         return new_request_id()
 
     def rewrite(
-        self, headers: Headers, *, peer_ip: str, client_ip: str, scheme: str, host: str, request_id: str
+        self, headers: Headers, peer_ip: str, client_ip: str, scheme: str, host: str, request_id: str
     ) -> None:
         """Set the forwarding headers for the upstream request, in place."""
         if self._networks and self.is_trusted(peer_ip):

@@ -258,7 +258,10 @@ class UpstreamPool:
             for _ in range(len(ring)):
                 target = ring[self._next % len(ring)]
                 self._next += 1
-                if target not in tried and self._usable(target):
+                if target in tried:
+                    continue
+                # The common case, a healthy target without recent failures, skips the call.
+                if (target.healthy and target.failures < self._max_failures) or self._usable(target):
                     return target
             return None
         candidates = [t for t in self.targets if t not in tried and self._usable(t)]
