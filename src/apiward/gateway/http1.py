@@ -138,6 +138,8 @@ class ResponseHead:
 # result. The key is the exact bytes, and a full cache is simply emptied.
 _request_cache: dict[bytes, RequestHead] = {}
 _response_cache: dict[bytes, ResponseHead] = {}
+_field_blocks: dict[tuple[tuple[str, str], ...], str] = {}
+"""Serialised field lines (each ending with CRLF) by the fields they were built from."""
 
 
 def check_partial_head(buffer: bytes | bytearray) -> None:
@@ -468,9 +470,19 @@ def serialize_head(first_line: str, headers: Headers, framing: str) -> bytes:
     items = headers.items
     if not items:
         return f"{first_line}{framing}\r\n".encode("latin-1")
-    # Each item is a (name, value) tuple, so ": ".join builds its field line without a Python loop.
-    fields = "\r\n".join(map(": ".join, items))
-    return f"{first_line}{fields}\r\n{framing}\r\n".encode("latin-1")
+    # The fields before the last repeat from request to request, while the last one is often
+    # per request (the forwarding rewrite appends X-Request-Id), so only the first ones are
+    # memoised. The key is the fields themselves, so a hit returns exactly their text.
+    key = tuple(items[:-1])
+    block = _field_blocks.get(key)
+    if block is None:
+        # Each item is a (name, value) tuple, so ": ".join builds its line without a Python loop.
+        block = "".join([line + "\r\n" for line in map(": ".join, key)])
+        if len(_field_blocks) >= CACHE_MAX_ENTRIES:
+            _field_blocks.clear()
+        _field_blocks[key] = block
+    name, value = items[-1]
+    return f"{first_line}{block}{name}: {value}\r\n{framing}\r\n".encode("latin-1")
 
 
 def encode_chunk(data: bytes) -> bytes:
