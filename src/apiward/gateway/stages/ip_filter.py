@@ -65,6 +65,10 @@ def _as_ipv4(network: IPv4Network | IPv6Network) -> IPv4Network | None:
     return None
 
 
+_UNDECIDED = "undecided"
+"""Marks an address without a remembered decision; never one of the decide() reasons."""
+
+
 class IpFilterStage(Stage):
     """Denies clients by address with allow and deny CIDR lists."""
 
@@ -96,7 +100,11 @@ class IpFilterStage(Stage):
         return reason
 
     def request_head(self, exchange: Exchange) -> Verdict | None:
-        reason = self.decide(exchange.client_ip)
+        client_ip = exchange.client_ip
+        # A remembered decision is read here without the call to decide().
+        reason = self._decisions.get(client_ip, _UNDECIDED)
+        if reason is _UNDECIDED:
+            reason = self.decide(client_ip)
         if reason is None:
             return None
         return Verdict(
