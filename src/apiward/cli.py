@@ -6,7 +6,7 @@ import typer
 
 app = typer.Typer(
     name="apiward",
-    help="Protect HTTP APIs and learn how: gateway, scanner, console and lab.",
+    help="Protect HTTP APIs and learn how: gateway, WAF, scanner and lab.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from importlib import resources
+
 import typer
 
 from apiward.lab.holes import hole_ids, load_holes, read_lesson
@@ -74,11 +76,20 @@ def holes() -> None:
         typer.echo(f"{hole.id:24} {hole.category:10} {hole.method:6} {hole.path}")
 
 
+def _lesson_setup() -> str:
+    """Return the shell set-up that defines $LAB, $ALICE and $BOB, from the lessons' README."""
+    text = resources.files("apiward.lab").joinpath("lessons", "README.md").read_text(encoding="utf-8")
+    start = text.index("```sh")
+    end = text.index("```", start + 5) + 3
+    return "The commands below use $LAB, $ALICE and $BOB. Set them once:\n\n" + text[start:end] + "\n"
+
+
 @lab_app.command("lesson")
 def lesson(hole_id: str = typer.Argument(..., help="Hole id, as listed by `apiward lab holes`.")) -> None:
     """Print the lesson of one hole (Markdown)."""
     for hole in load_holes():
         if hole.id == hole_id:
+            typer.echo(_lesson_setup())
             typer.echo(read_lesson(hole))
             return
     typer.echo(f"unknown hole id {hole_id!r}; run `apiward lab holes` for the list", err=True)

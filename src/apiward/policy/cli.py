@@ -20,10 +20,19 @@ def check(file: Path = typer.Argument(..., help="Policy file (YAML) to validate.
         for problem in error.problems:
             typer.echo(str(problem), err=True)
         raise typer.Exit(1) from None
-    typer.echo(
-        f"{file}: valid ({len(policy.routes)} routes, {len(policy.upstreams)} upstreams, "
-        f"{len(policy.listen)} listeners)"
+    counts = ", ".join(
+        _count(number, noun)
+        for number, noun in (
+            (len(policy.routes), "route"),
+            (len(policy.upstreams), "upstream"),
+            (len(policy.listen), "listener"),
+        )
     )
+    typer.echo(f"{file}: valid ({counts})")
+
+
+def _count(number: int, noun: str) -> str:
+    return f"{number} {noun}" if number == 1 else f"{number} {noun}s"
 
 
 def register(app: typer.Typer) -> None:

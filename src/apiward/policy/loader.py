@@ -16,7 +16,7 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from apiward.policy.model import Policy, PolicyReferenceError
+from apiward.policy.model import Policy, PolicyReferenceError, reference_problems
 
 Location = tuple[str | int, ...]
 
@@ -108,8 +108,8 @@ def _problems_from_validation(
         message = item["msg"]
         cause = (item.get("ctx") or {}).get("error")
         if isinstance(cause, PolicyReferenceError):
-            location, message = cause.location, cause.message
-        elif message.startswith("Value error, "):
+            continue  # reported from the raw data by _raw_reference_problems
+        if message.startswith("Value error, "):
             message = message.removeprefix("Value error, ")
         if item["type"] == "extra_forbidden":
             message = f"unknown field {location[-1]!r}" + _known_fields_hint(location)
@@ -165,10 +165,32 @@ def parse_policy(text: str, file: str = "<policy>") -> Policy:
         kind = "empty" if data is None else f"a {type(data).__name__}"
         raise PolicyError([PolicyProblem(file, 1, (), f"expected a mapping at the top, got {kind}")])
     lines = dict(_node_lines(node)) if node is not None else {}
+    references = [
+        PolicyProblem(file, _line_of(lines, location), location, message)
+        for location, message in _raw_reference_problems(data)
+    ]
     try:
-        return Policy.model_validate(data)
+        policy = Policy.model_validate(data)
     except ValidationError as error:
-        raise PolicyError(_problems_from_validation(error, file, lines)) from None
+        problems = _problems_from_validation(error, file, lines) + references
+        problems.sort(key=lambda problem: problem.line or 0)
+        raise PolicyError(problems) from None
+    if references:  # only reachable when the model's own check is bypassed
+        raise PolicyError(references)
+    return policy
+
+
+def _raw_reference_problems(data: dict[Any, Any]) -> list[tuple[Location, str]]:
+    """Check route-to-upstream references and route names on the YAML data before validation."""
+    upstreams = data.get("upstreams")
+    routes = data.get("routes")
+    if not isinstance(upstreams, dict) or not isinstance(routes, list):
+        return []
+    pairs = [
+        (route.get("name"), route.get("upstream")) if isinstance(route, dict) else (None, None)
+        for route in routes
+    ]
+    return reference_problems([str(name) for name in upstreams], pairs)
 
 
 def load_policy(path: str | Path) -> Policy:

@@ -8,6 +8,7 @@ to every route that does not set that key itself.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable, Sequence
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -26,15 +27,36 @@ from apiward.policy.types import ByteSize, Duration, HostPort, Network
 
 
 class PolicyReferenceError(ValueError):
-    """A cross-reference in the policy (route to upstream, for example) points nowhere.
+    """Cross-references in the policy (route to upstream, for example) point nowhere.
 
-    ``location`` is the field path, so the loader can name the line of the offending value.
+    ``problems`` holds (field path, message) pairs, so the loader can name each offending line.
     """
 
-    def __init__(self, location: tuple[str | int, ...], message: str) -> None:
-        super().__init__(message)
-        self.location = location
-        self.message = message
+    def __init__(self, problems: list[tuple[tuple[str | int, ...], str]]) -> None:
+        super().__init__("; ".join(message for _, message in problems))
+        self.problems = problems
+
+
+def reference_problems(
+    upstream_names: Iterable[str], routes: Sequence[tuple[object, object]]
+) -> list[tuple[tuple[str | int, ...], str]]:
+    """List every route whose upstream is unknown or whose name repeats an earlier route's.
+
+    ``routes`` holds (name, upstream) pairs in policy order. The loader also calls this on
+    the raw YAML data, so these problems are reported beside schema errors.
+    """
+    known = sorted(upstream_names)
+    problems: list[tuple[tuple[str | int, ...], str]] = []
+    names: set[object] = set()
+    for index, (name, upstream) in enumerate(routes):
+        if isinstance(upstream, str) and upstream not in known:
+            problems.append(
+                (("routes", index, "upstream"), f"unknown upstream {upstream!r}; known: {', '.join(known)}")
+            )
+        if isinstance(name, str) and name in names:
+            problems.append((("routes", index, "name"), f"duplicate route name {name!r}"))
+        names.add(name)
+    return problems
 
 
 STAGE_NAMES: tuple[str, ...] = (
@@ -230,19 +252,11 @@ class Policy(_Model):
 
     @model_validator(mode="after")
     def _check_references(self) -> Policy:
-        known = sorted(self.upstreams)
-        names: set[str] = set()
-        for index, route in enumerate(self.routes):
-            if route.upstream not in self.upstreams:
-                raise PolicyReferenceError(
-                    ("routes", index, "upstream"),
-                    f"unknown upstream {route.upstream!r}; known: {', '.join(known)}",
-                )
-            if route.name in names:
-                raise PolicyReferenceError(
-                    ("routes", index, "name"), f"duplicate route name {route.name!r}"
-                )
-            names.add(route.name)
+        problems = reference_problems(
+            self.upstreams, [(route.name, route.upstream) for route in self.routes]
+        )
+        if problems:
+            raise PolicyReferenceError(problems)
         return self
 
     def stage_config(self, route: Route, stage: str) -> StageConfig | None:

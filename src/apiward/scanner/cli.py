@@ -104,6 +104,7 @@ def scan(
     har_log.write(har_path)
     if output_format == "terminal" and output is None:
         show(report, console)
+        console.print(f"every request and response is in {har_path}")
     else:
         text = render(report, output_format)
         if output is None:

@@ -46,7 +46,9 @@ def test_holes_lists_every_hole() -> None:
 def test_lesson_prints_markdown() -> None:
     result = runner.invoke(app, ["lab", "lesson", "sqli"])
     assert result.exit_code == 0
-    assert result.output.startswith("# SQL injection")
+    assert result.output.startswith("The commands below use $LAB, $ALICE and $BOB.")
+    assert "ALICE=$(login alice alice-pass-1)" in result.output
+    assert "\n# SQL injection" in result.output
 
 
 def test_lesson_unknown_id() -> None:

@@ -62,3 +62,19 @@ def test_bare_off_switches_log_off() -> None:
     policy = parse_policy(MINIMAL + "logging: {access_log: off}\n")
     assert policy.logging.access_log == "off"
     assert policy.logging.security_log == "stderr"
+
+
+def test_every_reference_problem_listed_with_schema_errors() -> None:
+    text = MINIMAL + (
+        "    ip_filter: {deny: [not-a-cidr]}\n"
+        "  - name: all\n    match: {path: /b}\n    upstream: shpo\n"
+        "  - name: c\n    match: {path: /c}\n    upstream: nope\n"
+    )
+    with pytest.raises(PolicyError) as caught:
+        parse_policy(text, "p.yaml")
+    messages = [str(problem) for problem in caught.value.problems]
+    assert len(messages) == 4
+    assert messages[0].startswith("p.yaml:10 routes[0].ip_filter.deny[0]: invalid CIDR block")
+    assert messages[1] == "p.yaml:11 routes[1].name: duplicate route name 'all'"
+    assert messages[2] == "p.yaml:13 routes[1].upstream: unknown upstream 'shpo'; known: shop"
+    assert messages[3] == "p.yaml:16 routes[2].upstream: unknown upstream 'nope'; known: shop"
