@@ -39,7 +39,7 @@ def client_key(peer_ip: str) -> str:
         return peer_ip
     if address.ipv4_mapped is not None:
         return str(address.ipv4_mapped)
-    # One host usually holds a whole /64, so counting single IPv6 addresses would not limit it.
+    # A host is usually assigned a whole /64, so counting single IPv6 addresses would not limit it.
     return str(ipaddress.IPv6Network((address, 64), strict=False).network_address) + "/64"
 
 

@@ -71,7 +71,7 @@ def test_closed_connection_frees_slot(echo_upstream: EchoUpstream, start_gateway
     gateway = _gateway(echo_upstream, start_gateway, 1)
     with _connections(gateway.port, 1):
         assert parse_responses(_extra_connection(gateway.port))[0].status == 503
-    # The gateway sees the close a moment later, so wait until its count drops.
+    # The gateway registers the close a moment later, so wait until its count drops.
     deadline = time.monotonic() + 5
     while gateway.gateway.client_connections and time.monotonic() < deadline:
         time.sleep(0.01)
