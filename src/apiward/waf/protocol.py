@@ -16,6 +16,10 @@ RESTRICTED_HEADERS = frozenset({"content-range", "if", "lock-token", "request-ra
 """WebDAV and legacy headers that API clients do not send and attacks use (httpoxy, range abuse)."""
 MAX_RANGES = 5
 """A Range header with this many commas or more requests many small ranges (a resource drain)."""
+MAX_QUERY_PARAMETERS = 255
+"""More query parameters than this is parameter flooding; API clients send a few dozen at most."""
+MAX_PARAMETER_NAME = 100
+"""Query parameter names longer than this are not names an API defines."""
 ALLOWED_CHARSETS = frozenset(
     {
         "utf-8",
@@ -53,9 +57,17 @@ def check_head(request: HttpRequest, extraction: Extraction) -> None:
             "invalid_target", "protocol", "path", "request target is not in origin form (/path)"
         )
     host_count = 0
+    content_type_seen = False
+    body_announced = False
     for name, value in request.headers:
         if name == "host":
             host_count += 1
+            if not value.strip():
+                extraction.anomaly("empty_host", "protocol", "header.host", "Host header is empty")
+        elif name == "content-length":
+            body_announced = body_announced or value.strip() not in ("", "0")
+        elif name == "transfer-encoding":
+            body_announced = True
         elif name in RESTRICTED_HEADERS:
             extraction.anomaly(
                 "restricted_header", "protocol", f"header.{name}", f"header {name!r} is not allowed"
@@ -63,6 +75,7 @@ def check_head(request: HttpRequest, extraction: Extraction) -> None:
         elif name == "connection":
             _check_connection(value, extraction)
         elif name == "content-type":
+            content_type_seen = True
             _check_content_type(value, extraction)
         elif name == "accept" and "charset" in value.lower():
             _check_accept_charsets(value, extraction)
@@ -70,10 +83,32 @@ def check_head(request: HttpRequest, extraction: Extraction) -> None:
             extraction.anomaly(
                 "range_header", "protocol", "header.range", "Range header asks for too many ranges"
             )
+    if body_announced and not content_type_seen:
+        extraction.anomaly(
+            "missing_content_type",
+            "protocol",
+            "header.content-type",
+            "request has a body but no Content-Type",
+        )
+    if request.query:
+        _check_query_shape(request.query, extraction)
     if host_count != 1:
         extraction.anomaly(
             "host_header", "protocol", "header.host", f"{host_count} Host headers; expected exactly one"
         )
+
+
+def _check_query_shape(query: str, extraction: Extraction) -> None:
+    pairs = query.split("&")
+    if len(pairs) > MAX_QUERY_PARAMETERS:
+        extraction.anomaly(
+            "too_many_parameters", "protocol", "query", f"more than {MAX_QUERY_PARAMETERS} query parameters"
+        )
+    for pair in pairs:
+        if len(pair.partition("=")[0]) > MAX_PARAMETER_NAME:
+            message = f"query parameter name over {MAX_PARAMETER_NAME} characters"
+            extraction.anomaly("long_parameter_name", "protocol", "query-name", message)
+            return
 
 
 def _check_connection(value: str, extraction: Extraction) -> None:
@@ -105,6 +140,10 @@ def _check_content_type(value: str, extraction: Extraction) -> None:
     if "boundary" in value.lower() and not value.lower().lstrip().startswith("multipart/"):
         extraction.anomaly(
             "boundary_not_multipart", "protocol", "header.content-type", "boundary on a non-multipart type"
+        )
+    if len(_CHARSET.findall(value)) > 1:
+        extraction.anomaly(
+            "repeated_charset", "protocol", "header.content-type", "Content-Type names more than one charset"
         )
     charset = _CHARSET.search(value)
     if charset is not None and charset.group(1).lower() not in ALLOWED_CHARSETS:

@@ -1,0 +1,50 @@
+"""Protocol checks on the request head: Host, Content-Type and query shape."""
+
+from __future__ import annotations
+
+import pytest
+
+from apiward.waf.fields import Extraction, Limits
+from apiward.waf.protocol import MAX_PARAMETER_NAME, MAX_QUERY_PARAMETERS, check_head
+from apiward.waf.request import HttpRequest
+
+
+def _codes(request: HttpRequest) -> list[str]:
+    extraction = Extraction(Limits())
+    check_head(request, extraction)
+    return [anomaly.code for anomaly in extraction.anomalies]
+
+
+def test_empty_host_reported() -> None:
+    assert _codes(HttpRequest("GET", "/", "", [("host", " ")])) == ["empty_host"]
+
+
+@pytest.mark.parametrize("framing", [("content-length", "4"), ("transfer-encoding", "chunked")])
+def test_body_without_content_type_reported(framing: tuple[str, str]) -> None:
+    request = HttpRequest("POST", "/items", "", [("host", "a.test"), framing], b"test")
+    assert _codes(request) == ["missing_content_type"]
+
+
+def test_empty_body_needs_no_content_type() -> None:
+    request = HttpRequest("POST", "/items", "", [("host", "a.test"), ("content-length", "0")])
+    assert _codes(request) == []
+
+
+def test_repeated_charset_reported() -> None:
+    content_type = "application/x-www-form-urlencoded; charset=utf-8; CHARSET=utf-7"
+    headers = [("host", "a.test"), ("content-type", content_type)]
+    assert "repeated_charset" in _codes(HttpRequest("POST", "/", "", headers))
+
+
+def test_parameter_flood_reported() -> None:
+    query = "&".join(f"p{index}=1" for index in range(MAX_QUERY_PARAMETERS + 1))
+    assert _codes(HttpRequest("GET", "/", query, [("host", "a.test")])) == ["too_many_parameters"]
+    query = "&".join(f"p{index}=1" for index in range(MAX_QUERY_PARAMETERS))
+    assert _codes(HttpRequest("GET", "/", query, [("host", "a.test")])) == []
+
+
+def test_long_parameter_name_reported() -> None:
+    long_name = "n" * (MAX_PARAMETER_NAME + 1)
+    headers = [("host", "a.test")]
+    assert _codes(HttpRequest("GET", "/", f"{long_name}=1", headers)) == ["long_parameter_name"]
+    assert _codes(HttpRequest("GET", "/", f"{long_name[1:]}=1", headers)) == []
