@@ -7,6 +7,7 @@ and report anomalies of class ``protocol``.
 from __future__ import annotations
 
 import re
+from urllib.parse import urlsplit
 
 from apiward.waf.fields import Extraction
 from apiward.waf.request import HttpRequest
@@ -43,6 +44,7 @@ _MEDIA_TYPE = re.compile(
     r"^\s*[a-z0-9!#$&^_.+-]+/[a-z0-9!#$&^_.+-]+(?:\s*;\s*[a-z0-9!#$&^_.+-]+=(?:\"[^\"]*\"|[^\s;\"]+))*\s*;?\s*$",
     re.IGNORECASE,
 )
+_SESSION_PARAMETER = re.compile(r"(?:^|&)(?:session[-_]?id|sid)=", re.IGNORECASE)
 _CHARSET = re.compile(r";\s*charset\s*=\s*\"?([^\s\";]*)", re.IGNORECASE)
 
 
@@ -68,6 +70,8 @@ def check_head(request: HttpRequest, extraction: Extraction) -> None:
             body_announced = body_announced or value.strip() not in ("", "0")
         elif name == "transfer-encoding":
             body_announced = True
+        elif name in ("user-agent", "accept") and not value.strip():
+            extraction.anomaly("empty_header", "protocol", f"header.{name}", f"{name} header is empty")
         elif name in RESTRICTED_HEADERS:
             extraction.anomaly(
                 "restricted_header", "protocol", f"header.{name}", f"header {name!r} is not allowed"
@@ -92,6 +96,8 @@ def check_head(request: HttpRequest, extraction: Extraction) -> None:
         )
     if request.query:
         _check_query_shape(request.query, extraction)
+        if _SESSION_PARAMETER.search(request.query):
+            _check_session_referer(request, extraction)
     if host_count != 1:
         extraction.anomaly(
             "host_header", "protocol", "header.host", f"{host_count} Host headers; expected exactly one"
@@ -109,6 +115,26 @@ def _check_query_shape(query: str, extraction: Extraction) -> None:
             message = f"query parameter name over {MAX_PARAMETER_NAME} characters"
             extraction.anomaly("long_parameter_name", "protocol", "query-name", message)
             return
+
+
+def _check_session_referer(request: HttpRequest, extraction: Extraction) -> None:
+    """Flag a session id in the query of a request that another site's page sent.
+
+    That is how a session fixation attack plants its session id; a first-party page links with
+    the site's own host in Referer.
+    """
+    referer = request.header("referer")
+    host = (request.header("host") or "").split(":")[0].lower()
+    if not referer:
+        return
+    referer_host = (urlsplit(referer.strip()).hostname or "").lower()
+    if referer_host and referer_host != host:
+        extraction.anomaly(
+            "session_id_from_other_site",
+            "session-fixation",
+            "query-name",
+            f"session id parameter in a request referred by {referer_host[:60]!r}",
+        )
 
 
 def _check_connection(value: str, extraction: Extraction) -> None:

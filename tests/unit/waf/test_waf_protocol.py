@@ -48,3 +48,19 @@ def test_long_parameter_name_reported() -> None:
     headers = [("host", "a.test")]
     assert _codes(HttpRequest("GET", "/", f"{long_name}=1", headers)) == ["long_parameter_name"]
     assert _codes(HttpRequest("GET", "/", f"{long_name[1:]}=1", headers)) == []
+
+
+@pytest.mark.parametrize("name", ["user-agent", "accept"])
+def test_empty_client_header_reported(name: str) -> None:
+    assert _codes(HttpRequest("GET", "/", "", [("host", "a.test"), (name, "")])) == ["empty_header"]
+
+
+def test_session_id_from_other_site_reported() -> None:
+    headers = [("host", "shop.example"), ("referer", "https://attacker.example/page")]
+    assert _codes(HttpRequest("GET", "/login", "sessionid=abc123", headers)) == ["session_id_from_other_site"]
+
+
+def test_session_id_from_same_site_passes() -> None:
+    headers = [("host", "shop.example:8443"), ("referer", "https://shop.example/cart")]
+    assert _codes(HttpRequest("GET", "/login", "session-id=abc123", headers)) == []
+    assert _codes(HttpRequest("GET", "/login", "session-id=abc123", [("host", "shop.example")])) == []
