@@ -44,7 +44,7 @@ _MEDIA_TYPE = re.compile(
     r"^\s*[a-z0-9!#$&^_.+-]+/[a-z0-9!#$&^_.+-]+(?:\s*;\s*[a-z0-9!#$&^_.+-]+=(?:\"[^\"]*\"|[^\s;\"]+))*\s*;?\s*$",
     re.IGNORECASE,
 )
-_SESSION_PARAMETER = re.compile(r"(?:^|&)(?:session[-_]?id|sid)=", re.IGNORECASE)
+_SESSION_PARAMETER = re.compile(r"(?:^|&)session[-_]?id=", re.IGNORECASE)
 _CHARSET = re.compile(r";\s*charset\s*=\s*\"?([^\s\";]*)", re.IGNORECASE)
 
 
@@ -128,13 +128,21 @@ def _check_session_referer(request: HttpRequest, extraction: Extraction) -> None
     if not referer:
         return
     referer_host = (urlsplit(referer.strip()).hostname or "").lower()
-    if referer_host and referer_host != host:
+    if referer_host and _site(referer_host) != _site(host):
         extraction.anomaly(
             "session_id_from_other_site",
             "session-fixation",
             "query-name",
             f"session id parameter in a request referred by {referer_host[:60]!r}",
         )
+
+
+def _site(host: str) -> str:
+    """Return the last two labels of ``host``, so an app on another subdomain counts as the same site.
+
+    NOTE: hosts under a two-label public suffix (``example.co.uk``) all count as one site here.
+    """
+    return ".".join(host.rsplit(".", 2)[-2:])
 
 
 def _check_connection(value: str, extraction: Extraction) -> None:

@@ -64,3 +64,8 @@ def test_session_id_from_same_site_passes() -> None:
     headers = [("host", "shop.example:8443"), ("referer", "https://shop.example/cart")]
     assert _codes(HttpRequest("GET", "/login", "session-id=abc123", headers)) == []
     assert _codes(HttpRequest("GET", "/login", "session-id=abc123", [("host", "shop.example")])) == []
+
+
+def test_session_id_from_sibling_subdomain_passes() -> None:
+    headers = [("host", "api.shop.example"), ("referer", "https://app.shop.example/")]
+    assert _codes(HttpRequest("GET", "/login", "sessionid=abc123", headers)) == []
