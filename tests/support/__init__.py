@@ -21,7 +21,8 @@ Parts:
   background thread. It responds with JSON describing each request (``method``, ``path``,
   ``headers``, ``body_len``, ``body_sha256``, ``connection``, ``request``) and counts
   ``connections`` and ``requests``. Request headers ``x-echo-status``, ``x-echo-delay``,
-  ``x-echo-chunks``, ``x-echo-size`` and ``x-echo-close`` change the response; the attribute
+  ``x-echo-chunks``, ``x-echo-size``, ``x-echo-close`` and ``x-echo-early`` (respond before
+  reading the body) change the response; the attribute
   ``raw_response`` makes it send raw bytes instead (a misbehaving upstream).
 - :func:`tests.support.gateway.policy_yaml`: a policy with one route ``all`` on ``/`` to
   upstream ``app``, on a free port; add route keys with ``route=`` (indent them 4 spaces).
