@@ -107,7 +107,9 @@ class Gateway:
         if len(self.connections) >= compiled.limits.max_connections:
             return "The gateway is at its connection limit; retry later."
         # Connections are counted per client even without a per-client limit, so a reload that
-        # sets one sees the connections that are already open.
+        # sets one counts the connections that are already open.
+        # NOTE: the count is per worker process, so with --workers N one client can hold up to N
+        # times the limit.
         key = connection.client_key
         count = self.client_connections.get(key, 0)
         per_client = compiled.max_connections_per_client
