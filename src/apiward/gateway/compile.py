@@ -70,9 +70,8 @@ class CompiledPolicy:
     def __init__(self, policy: Policy, policy_dir: Path, state: Any = None) -> None:
         self.policy = policy
         self.limits: Limits = policy.limits
-        # NOTE: read with getattr until Limits declares the field; None means no limit.
-        self.max_connections_per_client: int | None = getattr(
-            policy.limits, "max_connections_per_client", None)
+        self.max_connections_per_client = policy.limits.max_connections_per_client
+        """None when one client address may open any number of connections."""
         self.inflight = 0
         self.retired = False
         self.pools = {name: UpstreamPool(name, config) for name, config in policy.upstreams.items()}

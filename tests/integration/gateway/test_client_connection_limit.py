@@ -13,24 +13,14 @@ from tests.support.echo import EchoUpstream
 from tests.support.gateway import GatewayThread, policy_yaml
 
 from apiward.gateway.server import client_key
-from apiward.policy.model import Limits
 
 StartGateway = Callable[[str], GatewayThread]
 GET = b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"
 
 
 def _gateway(upstream: EchoUpstream, start_gateway: StartGateway, per_client: int) -> GatewayThread:
-    if "max_connections_per_client" in Limits.model_fields:
-        limits = f"  max_connections_per_client: {per_client}\n"
-        return start_gateway(policy_yaml(upstream.address, limits=limits))
-    # NOTE: until the policy model declares the field, the test sets the compiled value.
-    gateway = start_gateway(policy_yaml(upstream.address))
-
-    async def set_limit() -> None:
-        gateway.gateway.compiled.max_connections_per_client = per_client
-
-    gateway.call(set_limit())
-    return gateway
+    limits = f"  max_connections_per_client: {per_client}\n"
+    return start_gateway(policy_yaml(upstream.address, limits=limits))
 
 
 @contextmanager
