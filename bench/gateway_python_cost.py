@@ -1,0 +1,132 @@
+"""Python CPU time of one proxied request, measured without sockets.
+
+Feeds the benchmark's GET (or 1 KB POST) request and the upstream stub's response through the
+real ClientConnection, Flow and UpstreamConnection objects, whose transports only count writes.
+The kernel and uvloop work of a real request is left out, so the figure is the part that the
+gateway's own code costs. The result varies much less with other load on the machine than the
+wrk benchmark does, which makes it the better check of a hot-path change.
+
+Usage: .venv/bin/python bench/gateway_python_cost.py [--policy FILE] [--requests N] [get] [post]
+The default policy is bench/policies/core.yaml. Pin it to one CPU (``taskset -c 1``) for
+steadier figures. It prints the best and median of 9 rounds in µs of process CPU time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import uvloop
+
+from apiward.gateway.compile import compile_policy
+from apiward.gateway.runtime import Gateway
+from apiward.gateway.server import ClientConnection
+from apiward.gateway.upstream import UpstreamConnection
+from apiward.policy.loader import load_policy
+
+HERE = Path(__file__).resolve().parent
+TOKEN = (
+    "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiJ1c2VyLTQyIiwic2NvcGUiOiJpdGVtczpyZWFkIG9yZGVy"
+    "czp3cml0ZSIsImlhdCI6MTc2NzIyNTYwMCwiZXhwIjoxODkzNDU2MDAwfQ.aVuQCMybl1dpnHexWK-dJOA6rK2zvdaRzNg_ogUyI2g"
+)
+COMMON_FIELDS = (
+    "Host: api.example.test\r\nUser-Agent: bench-client/1.0\r\nAccept: application/json\r\n"
+    f"Authorization: Bearer {TOKEN}\r\nX-Request-Id: 6f1c2b8e-5d0a-4c1e-9a57-3b2f8e4d7c10\r\n"
+)
+REQUESTS = {
+    "get": f"GET /api/v1/items/42?sort=asc&limit=10 HTTP/1.1\r\n{COMMON_FIELDS}\r\n".encode(),
+    "post": (f"POST /api/v1/orders HTTP/1.1\r\n{COMMON_FIELDS}Content-Type: application/json\r\n"
+             "Content-Length: 1024\r\n\r\n").encode() + b"{" + b" " * 1022 + b"}",
+}
+BODY = b'{"id":42,"name":"widget","price":9.99,"tags":["a","b"],"in_stock":true}\n'
+RESPONSE = (
+    b"HTTP/1.1 200 OK\r\nServer: nginx\r\nDate: Fri, 04 Dec 2026 21:00:00 GMT\r\n"
+    b"Content-Type: application/json\r\nContent-Length: %d\r\nConnection: keep-alive\r\n\r\n" % len(BODY)
+) + BODY
+ROUNDS = 9
+
+
+class CountingTransport:
+    """A transport that drops what is written and counts the writes."""
+
+    def __init__(self) -> None:
+        self.writes = 0
+
+    def write(self, data: bytes) -> None:
+        self.writes += 1
+
+    def get_extra_info(self, name: str, default: Any = None) -> Any:
+        return ("127.0.0.1", 40000) if name == "peername" else default
+
+    def pause_reading(self) -> None:
+        pass
+
+    def resume_reading(self) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+    def abort(self) -> None:
+        pass
+
+
+async def measure(policy_path: Path, workload: str, requests: int) -> list[float]:
+    """Return the µs of process CPU time per request of each round."""
+    gateway = Gateway(policy_path, watch=False)
+    gateway.loop = asyncio.get_running_loop()
+    gateway.compiled = compile_policy(load_policy(policy_path), policy_path)
+    await gateway.compiled.start()
+    # The benchmark policies have one upstream with one target.
+    pool = next(iter(gateway.compiled.pools.values()))
+    target = pool.targets[0]
+    upstream = UpstreamConnection(pool, target)
+    upstream.connection_made(CountingTransport())  # type: ignore[arg-type]
+    target.idle.append(upstream)
+    client = ClientConnection(gateway, "http")
+    transport = CountingTransport()
+    client.connection_made(transport)  # type: ignore[arg-type]
+    request = REQUESTS[workload]
+
+    def one() -> None:
+        client.data_received(request)
+        upstream.data_received(RESPONSE)
+
+    for _ in range(2000):
+        one()
+    if transport.writes != 2000:
+        raise SystemExit(f"expected one response write per request, got {transport.writes} for 2000")
+    rounds = []
+    for _ in range(ROUNDS):
+        started = time.process_time()
+        for _ in range(requests):
+            one()
+        rounds.append((time.process_time() - started) / requests * 1e6)
+    await gateway.compiled.close()
+    return sorted(rounds)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("workloads", nargs="*", help="get, post, or both (the default)")
+    parser.add_argument("--policy", type=Path, default=HERE / "policies" / "core.yaml")
+    parser.add_argument("--requests", type=int, default=20_000, help="requests per round")
+    args = parser.parse_args()
+    unknown = set(args.workloads) - set(REQUESTS)
+    if unknown:
+        parser.error(f"unknown workload {sorted(unknown)[0]!r}; expected get or post")
+    with tempfile.TemporaryDirectory() as directory:
+        # The benchmark policies carry port placeholders. Nothing listens here, so any port fits.
+        policy = Path(directory) / "policy.yaml"
+        policy.write_text(args.policy.read_text().replace("@PORT@", "19099").replace("@ADMIN_PORT@", "19199"))
+        for workload in args.workloads or ["get", "post"]:
+            rounds = uvloop.run(measure(policy, workload, args.requests))
+            print(f"{workload}: best {rounds[0]:.2f} µs, median {rounds[ROUNDS // 2]:.2f} µs per request")
+
+
+if __name__ == "__main__":
+    main()
