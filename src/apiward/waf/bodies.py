@@ -76,6 +76,9 @@ def extract_body(request: HttpRequest, body: bytes, extraction: Extraction) -> N
         )
         body = body[: limits.max_body_bytes]
     content_type = (request.header("content-type") or "").lower()
+    if not content_type:
+        message = "request has a body but no Content-Type"
+        extraction.anomaly("missing_content_type", "protocol", "header.content-type", message)
     encoding = (request.header("content-encoding") or "").strip().lower()
     if encoding and encoding != "identity":
         decoded = _decompress(body, encoding, limits.max_body_bytes, extraction)

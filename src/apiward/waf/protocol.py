@@ -59,17 +59,11 @@ def check_head(request: HttpRequest, extraction: Extraction) -> None:
             "invalid_target", "protocol", "path", "request target is not in origin form (/path)"
         )
     host_count = 0
-    content_type_seen = False
-    body_announced = False
     for name, value in request.headers:
         if name == "host":
             host_count += 1
             if not value.strip():
                 extraction.anomaly("empty_host", "protocol", "header.host", "Host header is empty")
-        elif name == "content-length":
-            body_announced = body_announced or value.strip() not in ("", "0")
-        elif name == "transfer-encoding":
-            body_announced = True
         elif name in ("user-agent", "accept") and not value.strip():
             extraction.anomaly("empty_header", "protocol", f"header.{name}", f"{name} header is empty")
         elif name in RESTRICTED_HEADERS:
@@ -79,7 +73,6 @@ def check_head(request: HttpRequest, extraction: Extraction) -> None:
         elif name == "connection":
             _check_connection(value, extraction)
         elif name == "content-type":
-            content_type_seen = True
             _check_content_type(value, extraction)
         elif name == "accept" and "charset" in value.lower():
             _check_accept_charsets(value, extraction)
@@ -87,13 +80,6 @@ def check_head(request: HttpRequest, extraction: Extraction) -> None:
             extraction.anomaly(
                 "range_header", "protocol", "header.range", "Range header asks for too many ranges"
             )
-    if body_announced and not content_type_seen:
-        extraction.anomaly(
-            "missing_content_type",
-            "protocol",
-            "header.content-type",
-            "request has a body but no Content-Type",
-        )
     if request.query:
         _check_query_shape(request.query, extraction)
         if _SESSION_PARAMETER.search(request.query):

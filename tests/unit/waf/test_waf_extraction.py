@@ -168,3 +168,11 @@ def test_raw_request_chunked() -> None:
     assert request.path == "/x"
     assert request.query == "a=1"
     assert request.body == b"abcde"
+
+
+def test_body_without_content_type_reported() -> None:
+    request = HttpRequest("POST", "/items", "", [("host", "a.test")], b"test")
+    assert "missing_content_type" in [anomaly.code for anomaly in _extract(request).anomalies]
+    headers = [("host", "a.test"), ("content-type", "text/plain")]
+    labelled = HttpRequest("POST", "/items", "", headers, b"test")
+    assert "missing_content_type" not in [anomaly.code for anomaly in _extract(labelled).anomalies]

@@ -19,17 +19,6 @@ def test_empty_host_reported() -> None:
     assert _codes(HttpRequest("GET", "/", "", [("host", " ")])) == ["empty_host"]
 
 
-@pytest.mark.parametrize("framing", [("content-length", "4"), ("transfer-encoding", "chunked")])
-def test_body_without_content_type_reported(framing: tuple[str, str]) -> None:
-    request = HttpRequest("POST", "/items", "", [("host", "a.test"), framing], b"test")
-    assert _codes(request) == ["missing_content_type"]
-
-
-def test_empty_body_needs_no_content_type() -> None:
-    request = HttpRequest("POST", "/items", "", [("host", "a.test"), ("content-length", "0")])
-    assert _codes(request) == []
-
-
 def test_repeated_charset_reported() -> None:
     content_type = "application/x-www-form-urlencoded; charset=utf-8; CHARSET=utf-7"
     headers = [("host", "a.test"), ("content-type", content_type)]
