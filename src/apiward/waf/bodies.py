@@ -18,7 +18,7 @@ from defusedxml.ElementTree import fromstring as parse_xml  # type: ignore[impor
 
 from apiward.waf.fields import KEY_PREFIX, Extraction, Limits, add_pairs
 from apiward.waf.graphql import inspect_graphql
-from apiward.waf.protocol import ALLOWED_CHARSETS
+from apiward.waf.protocol import ACCEPT_CHARSETS
 from apiward.waf.request import HttpRequest
 
 POLLUTING_KEYS = frozenset({"__proto__", "constructor", "prototype"})
@@ -303,7 +303,8 @@ def _extract_part(chunk: bytes, index: int, extraction: Extraction) -> None:
         if header.strip().lower() != "content-disposition":
             extraction.add(f"multipart{name}.header", value.strip())
             charset = _CHARSET.search(value)
-            if charset is not None and charset.group(1).lower() not in ALLOWED_CHARSETS:
+            # A form part in UTF-16 or UTF-32 hides its text from byte-oriented filters.
+            if charset is not None and charset.group(1).lower() not in ACCEPT_CHARSETS:
                 extraction.anomaly(
                     "charset_not_allowed",
                     "protocol",
@@ -328,4 +329,10 @@ def _extract_part(chunk: bytes, index: int, extraction: Extraction) -> None:
         for key in ("filename", "filename*"):
             if key in params:
                 extraction.add(f"multipart.{name}.filename", params[key])
-    extraction.add(f"multipart.{name}", content.decode("utf-8", "replace"))
+    text = content.decode("utf-8", "replace")
+    if name == "_charset_" and text.strip().lower() not in ACCEPT_CHARSETS:
+        # Browsers name the form's charset in a _charset_ field; servers may decode the other parts with it.
+        extraction.anomaly(
+            "charset_not_allowed", "protocol", "multipart._charset_", "form charset field is not allowed"
+        )
+    extraction.add(f"multipart.{name}", text)

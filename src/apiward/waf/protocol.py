@@ -44,6 +44,7 @@ _MEDIA_TYPE = re.compile(
     r"^\s*[a-z0-9!#$&^_.+-]+/[a-z0-9!#$&^_.+-]+(?:\s*;\s*[a-z0-9!#$&^_.+-]+=(?:\"[^\"]*\"|[^\s;\"]+))*\s*;?\s*$",
     re.IGNORECASE,
 )
+_LEGACY_COOKIE = re.compile(r"(?:^|[;,])\s*\$(?:version|path|domain|port)\s*=", re.IGNORECASE)
 _SESSION_PARAMETER = re.compile(r"(?:^|&)session[-_]?id=", re.IGNORECASE)
 _CHARSET = re.compile(r";\s*charset\s*=\s*\"?([^\s\";]*)", re.IGNORECASE)
 
@@ -72,6 +73,13 @@ def check_head(request: HttpRequest, extraction: Extraction) -> None:
             )
         elif name == "connection":
             _check_connection(value, extraction)
+        elif name == "cookie" and "$" in value and _LEGACY_COOKIE.search(value):
+            extraction.anomaly(
+                "legacy_cookie",
+                "protocol",
+                "header.cookie",
+                "Cookie uses RFC 2965 attributes ($Version), which switch some parsers to quoted values",
+            )
         elif name == "content-type":
             _check_content_type(value, extraction)
         elif name == "accept" and "charset" in value.lower():

@@ -176,3 +176,22 @@ def test_body_without_content_type_reported() -> None:
     headers = [("host", "a.test"), ("content-type", "text/plain")]
     labelled = HttpRequest("POST", "/items", "", headers, b"test")
     assert "missing_content_type" not in [anomaly.code for anomaly in _extract(labelled).anomalies]
+
+
+def _multipart(part_head: bytes, content: bytes) -> HttpRequest:
+    body = b"--b\r\n" + part_head + b"\r\n\r\n" + content + b"\r\n--b--\r\n"
+    headers = [("Content-Type", "multipart/form-data; boundary=b")]
+    return HttpRequest.from_target("POST", "/upload", headers, body)
+
+
+def test_multipart_charset_field_checked() -> None:
+    head = b'Content-Disposition: form-data; name="_charset_"'
+    codes = [anomaly.code for anomaly in _extract(_multipart(head, b"utf-7")).anomalies]
+    assert codes == ["charset_not_allowed"]
+    assert _extract(_multipart(head, b"UTF-8")).anomalies == []
+
+
+def test_multipart_utf16_part_reported() -> None:
+    head = b'Content-Disposition: form-data; name="note"\r\nContent-Type: text/plain; charset=utf-16'
+    codes = [anomaly.code for anomaly in _extract(_multipart(head, b"text")).anomalies]
+    assert codes == ["charset_not_allowed"]

@@ -58,3 +58,9 @@ def test_session_id_from_same_site_passes() -> None:
 def test_session_id_from_sibling_subdomain_passes() -> None:
     headers = [("host", "api.shop.example"), ("referer", "https://app.shop.example/")]
     assert _codes(HttpRequest("GET", "/login", "sessionid=abc123", headers)) == []
+
+
+def test_legacy_cookie_attributes_reported() -> None:
+    headers = [("host", "a.test"), ("cookie", '$Version=1; session="abc; admin=1"')]
+    assert _codes(HttpRequest("GET", "/", "", headers)) == ["legacy_cookie"]
+    assert _codes(HttpRequest("GET", "/", "", [("host", "a.test"), ("cookie", "price=$5")])) == []
