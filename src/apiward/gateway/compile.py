@@ -90,6 +90,13 @@ class CompiledPolicy:
             compiled = CompiledRoute(route, self.pools[route.upstream], stages)
             entries.append((route.match, route.allow_encoded_slashes, compiled))
         self.routes = RouteTable(entries)
+        self.unrouted_headers: Stage | None = None
+        """The ``defaults.headers`` stage, for the gateway's answers to requests no route took."""
+        defaults_headers = policy.defaults.headers
+        if defaults_headers is not None and defaults_headers.enabled:
+            context = StageContext(policy=policy, route=None, policy_dir=policy_dir, state=state,
+                                   services=services)
+            self.unrouted_headers = build_stage("headers", defaults_headers, context)
         self._route_memo: dict[tuple[str, str], tuple[CompiledRoute, dict[str, str]] | None] = {}
         self.forwarding = Forwarding(policy.trusted_proxies)
         self.access_log = JsonLineWriter(policy.logging.access_log)

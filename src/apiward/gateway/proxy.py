@@ -42,6 +42,8 @@ if TYPE_CHECKING:
 log = logging.getLogger("apiward.gateway.proxy")
 
 MEMO_MAX_ENTRIES = 1024
+PATH_CATEGORY = "API8:2023"
+"""OWASP category of a rejected path; the 2023 list files injection and traversal under API8."""
 HELD_RESPONSE_BYTES = 256 * 1024
 """Response bytes held while asynchronous response-head hooks run, before reading pauses."""
 IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE"})
@@ -159,6 +161,11 @@ class Flow:
             exchange.path = path
             found = self.compiled.match_route(request.method, path)
         except paths.PathError as error:
+            # A path the normaliser rejects is usually a traversal or filter-evasion attempt,
+            # so it is a security event like any stage's denial.
+            verdict = Verdict(400, error.code, error.message, stage="paths", category=PATH_CATEGORY,
+                              attack_class="path-evasion", details={"raw_path": request.raw_path[:256]})
+            self._emit(verdict)
             self.answer(400, error.code, error.message)
             return
         if found is None:
@@ -634,12 +641,29 @@ class Flow:
             close = True
         if close:
             self.keep_alive = False
-        self.exchange.status = status
-        self.conn.write(error_response(status, code, message, self.exchange.request_id or "-", headers,
-                                       close=not self.keep_alive))
+        exchange = self.exchange
+        exchange.status = status
+        if self.route is None and self.compiled.unrouted_headers is not None:
+            headers = self._unrouted_headers(headers)
+        response = error_response(status, code, message, exchange.request_id or "-", headers,
+                                  close=not self.keep_alive)
+        exchange.bytes_out += len(response)
+        self.conn.write(response)
         self.response_started = True
         self.response_sent = True
         self.finish(outcome)
+
+    def _unrouted_headers(self, headers: list[tuple[str, str]] | None) -> list[tuple[str, str]]:
+        """Add the ``defaults.headers`` security headers to an answer that no route's stages saw."""
+        stage = self.compiled.unrouted_headers
+        assert stage is not None
+        exchange = self.exchange
+        exchange.response_headers = Headers(headers or ())
+        try:
+            stage.response_head(exchange)
+        except Exception:  # the answer still goes out, only without the extra headers
+            log.exception("headers stage failed on request %s", exchange.request_id)
+        return exchange.response_headers.items
 
     def finish(self, outcome: str) -> None:
         """Run the log hooks, write the access record and hand the connection back."""

@@ -128,8 +128,8 @@ class AuthzStage(Stage):
             category="API1:2023", attack_class="enumeration",
             details={"caller": who, "distinct_ids": count, "window": config.window},
         )
-        # NOTE: the proxy emits the events of denials. This one is added in the log hook, so it
-        # reaches the event sink only if the proxy also emits events appended by log hooks.
+        # A logged event: the proxy sends it to the security sink when the exchange ends, or at
+        # once through Exchange.late_sink when this runs in a task after the end.
         exchange.event(verdict, self.name, "logged")
         log.warning(
             "object enumeration on route %s by %s: %d distinct ids denied within %gs",
