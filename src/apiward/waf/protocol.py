@@ -18,7 +18,7 @@ RESTRICTED_HEADERS = frozenset({"content-range", "if", "lock-token", "request-ra
 MAX_RANGES = 5
 """A Range header with this many commas or more requests many small ranges (a resource drain)."""
 MAX_QUERY_PARAMETERS = 255
-"""More query parameters than this is parameter flooding; API clients send a few dozen at most."""
+"""More query parameters than this counts as parameter flooding."""
 MAX_PARAMETER_NAME = 100
 """Query parameter names longer than this are not names an API defines."""
 ALLOWED_CHARSETS = frozenset(
