@@ -449,8 +449,8 @@ class Flow:
             and len(self.tried) <= route.pool.config.retries and self.body_mode in (_NO_BODY, _DONE)
         )
         if can_retry:
-            log.info("request %s: retrying on another target of upstream %s", self.exchange.request_id,
-                     route.pool.name)
+            log.info("request %s: retrying upstream %s (attempt %d)", self.exchange.request_id,
+                     route.pool.name, len(self.tried) + 1)
             self.dispatch()
             return
         status, code, message = _UPSTREAM_ERRORS.get(kind, _UPSTREAM_ERRORS["closed"])

@@ -69,7 +69,10 @@ class Gateway:
         self.spawn(self._sweep())
         if self.watch:
             self.spawn(self._watch_file())
-        log.info("gateway listening on %s", ", ".join(str(port) for port in self.ports))
+        listeners = ", ".join(f"{host}:{port}" for (host, _), port in zip(
+            [listener.address for listener in policy.listen], self.ports, strict=True))
+        admin = f"; admin on {policy.admin.address[0]}:{self.admin_port}" if policy.admin else ""
+        log.info("gateway listening on %s%s; policy %s", listeners, admin, self.policy_path)
 
     async def _open_listeners(self) -> None:
         from apiward.gateway.server import ClientConnection
@@ -210,6 +213,7 @@ class Gateway:
 
     async def stop(self) -> None:
         """Close listeners, connections, background tasks and the compiled policy."""
+        log.info("gateway stopping: closing %d connections", len(self.connections))
         for server in self._servers:
             server.close()
         for connection in list(self.connections):
