@@ -16,11 +16,9 @@ from .conftest import scan_lab, serve_lab
 # Checks whose patch is a route stage that needs no target-specific setting. Error-based SQL
 # injection is left out because a lone quote passes the WAF's default rules, and the JWT
 # checks need the target's keys in the authn stage.
-# NOTE: method-switch is left out for now. Through the gateway, a request whose body the
-# upstream answers with 405 before reading it breaks the next request on that upstream
-# connection (uvicorn answers 400 "Invalid HTTP request received."), which makes later checks
-# of the same scan flaky.
-PATCHABLE = "ssti,path-traversal,os-command,trace-method,security-headers,no-rate-limit,cors,ssrf"
+PATCHABLE = (
+    "ssti,path-traversal,os-command,trace-method,security-headers,no-rate-limit,cors,ssrf,method-switch"
+)
 
 
 def _policy(upstream: str, patches: str) -> str:
