@@ -44,6 +44,9 @@ _MEDIA_TYPE = re.compile(
     r"^\s*[a-z0-9!#$&^_.+-]+/[a-z0-9!#$&^_.+-]+(?:\s*;\s*[a-z0-9!#$&^_.+-]+=(?:\"[^\"]*\"|[^\s;\"]+))*\s*;?\s*$",
     re.IGNORECASE,
 )
+_ACCEPT_ENCODING = re.compile(r"[A-Za-z0-9\s,;=.*_-]{0,200}")
+"""Codings such as ``gzip, deflate;q=0.5, *``. Long or odd values crashed Windows http.sys
+(CVE-2022-21907)."""
 _LEGACY_COOKIE = re.compile(r"(?:^|[;,])\s*\$(?:version|path|domain|port)\s*=", re.IGNORECASE)
 _SESSION_PARAMETER = re.compile(r"(?:^|&)session[-_]?id=", re.IGNORECASE)
 _CHARSET = re.compile(r";\s*charset\s*=\s*\"?([^\s\";]*)", re.IGNORECASE)
@@ -73,6 +76,13 @@ def check_head(request: HttpRequest, extraction: Extraction) -> None:
             )
         elif name == "connection":
             _check_connection(value, extraction)
+        elif name == "accept-encoding" and not _ACCEPT_ENCODING.fullmatch(value):
+            extraction.anomaly(
+                "invalid_accept_encoding",
+                "protocol",
+                "header.accept-encoding",
+                "Accept-Encoding is not a short list of codings with optional q values",
+            )
         elif name == "cookie" and "$" in value and _LEGACY_COOKIE.search(value):
             extraction.anomaly(
                 "legacy_cookie",

@@ -64,3 +64,10 @@ def test_legacy_cookie_attributes_reported() -> None:
     headers = [("host", "a.test"), ("cookie", '$Version=1; session="abc; admin=1"')]
     assert _codes(HttpRequest("GET", "/", "", headers)) == ["legacy_cookie"]
     assert _codes(HttpRequest("GET", "/", "", [("host", "a.test"), ("cookie", "price=$5")])) == []
+
+
+def test_odd_accept_encoding_reported() -> None:
+    odd = [("host", "a.test"), ("accept-encoding", "AAAA,AAAA&AA&**AAAA**A, *, ,")]
+    assert _codes(HttpRequest("GET", "/", "", odd)) == ["invalid_accept_encoding"]
+    usual = [("host", "a.test"), ("accept-encoding", "gzip, deflate, br;q=0.9, *;q=0.1")]
+    assert _codes(HttpRequest("GET", "/", "", usual)) == []
