@@ -16,7 +16,7 @@ import orjson
 from defusedxml import DefusedXmlException  # type: ignore[import-untyped]
 from defusedxml.ElementTree import fromstring as parse_xml  # type: ignore[import-untyped]
 
-from apiward.waf.fields import KEY_PREFIX, Extraction, Limits, add_pairs
+from apiward.waf.fields import KEY_PREFIX, Extraction, add_pairs
 from apiward.waf.graphql import inspect_graphql
 from apiward.waf.protocol import ACCEPT_CHARSETS
 from apiward.waf.request import HttpRequest
@@ -159,16 +159,22 @@ def _extract_json(text: str, extraction: Extraction, *, defer: bool) -> bool:
         document = orjson.loads(text)
     except orjson.JSONDecodeError:
         return False
-    if defer and _within_limits(text, extraction.limits):
+    if defer and _within_limits(text, extraction):
         extraction.deferred_json = (text, document)
     else:
         walk_json(document, "$", 0, extraction)
     return True
 
 
-def _within_limits(text: str, limits: Limits) -> bool:
-    """Say whether the walk of JSON ``text`` cannot reach the depth or field-count limit."""
-    return text.count("{") + text.count("[") <= limits.max_depth and text.count('"') <= limits.max_fields
+def _within_limits(text: str, extraction: Extraction) -> bool:
+    """Say whether the walk of JSON ``text`` cannot reach the depth or field-count limit.
+
+    Each string adds at most one field and has two quotes, so the quote count is an upper bound.
+    """
+    limits = extraction.limits
+    if text.count("{") + text.count("[") > limits.max_depth:
+        return False
+    return len(extraction.values) + text.count('"') // 2 <= limits.max_fields
 
 
 def walk_json(node: Any, path: str, depth: int, extraction: Extraction) -> None:

@@ -73,3 +73,15 @@ def test_cached_header_stays_clean_and_attack_still_found() -> None:
     assert second.blocked
     assert second.score == first.score
     assert ("header.user-agent", shellshock) not in engine._clean_headers
+
+
+def test_field_limit_counts_head_and_body() -> None:
+    engine = Engine(Settings(paranoia=1, limits=Limits(max_fields=6)))
+    request = HttpRequest("POST", "/orders", "a=1&b=2", HEADERS, orjson.dumps({"x": "1"}))
+    head = engine.inspect(request, body=False)
+    full = engine.inspect(request)
+    fast = engine.inspect(request, report_fields=False)
+    assert len(head.locations) == 6
+    assert head.limit_anomalies == []
+    assert [anomaly.code for anomaly in full.limit_anomalies] == ["too_many_fields"]
+    assert [anomaly.code for anomaly in fast.limit_anomalies] == ["too_many_fields"]
