@@ -201,8 +201,8 @@ class Engine:
     def decide(self, extraction: Extraction, validators: dict[str, Validator] | None = None) -> Decision:
         """Scan the extracted fields and score what matched.
 
-        Fields that ``validators`` (from the route's OpenAPI schema) type and accept are left out
-        of the scan; a field that fails its validator is scanned like free text.
+        ``validators`` come from the route's OpenAPI schema. Fields they type and accept are left
+        out of the scan, and a field that fails its validator is scanned like free text.
         """
         if extraction.deferred_json is not None:
             self._expand_deferred_json(extraction)

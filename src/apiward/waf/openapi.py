@@ -308,7 +308,12 @@ class _Compiler:
 
 def _types(schema: dict[str, Any]) -> set[str]:
     declared = schema.get("type")
-    names = declared if isinstance(declared, list) else [declared] if declared else []
+    if isinstance(declared, list):
+        names = declared
+    elif declared:
+        names = [declared]
+    else:
+        names = []
     return {str(name) for name in names if name != "null"}
 
 
