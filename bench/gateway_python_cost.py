@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import uvloop
+from jwt_token import write_key_and_token
 
 from apiward.gateway.compile import compile_policy
 from apiward.gateway.runtime import Gateway
@@ -33,15 +34,22 @@ TOKEN = (
     "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiJ1c2VyLTQyIiwic2NvcGUiOiJpdGVtczpyZWFkIG9yZGVy"
     "czp3cml0ZSIsImlhdCI6MTc2NzIyNTYwMCwiZXhwIjoxODkzNDU2MDAwfQ.aVuQCMybl1dpnHexWK-dJOA6rK2zvdaRzNg_ogUyI2g"
 )
-COMMON_FIELDS = (
-    "Host: api.example.test\r\nUser-Agent: bench-client/1.0\r\nAccept: application/json\r\n"
-    f"Authorization: Bearer {TOKEN}\r\nX-Request-Id: 6f1c2b8e-5d0a-4c1e-9a57-3b2f8e4d7c10\r\n"
-)
-REQUESTS = {
-    "get": f"GET /api/v1/items/42?sort=asc&limit=10 HTTP/1.1\r\n{COMMON_FIELDS}\r\n".encode(),
-    "post": (f"POST /api/v1/orders HTTP/1.1\r\n{COMMON_FIELDS}Content-Type: application/json\r\n"
-             "Content-Length: 1024\r\n\r\n").encode() + b"{" + b" " * 1022 + b"}",
-}
+
+
+def build_requests(token: str) -> dict[str, bytes]:
+    """Return the benchmark's GET and 1 KB POST with ``token`` as the bearer token."""
+    fields = (
+        "Host: api.example.test\r\nUser-Agent: bench-client/1.0\r\nAccept: application/json\r\n"
+        f"Authorization: Bearer {token}\r\nX-Request-Id: 6f1c2b8e-5d0a-4c1e-9a57-3b2f8e4d7c10\r\n"
+    )
+    return {
+        "get": f"GET /api/v1/items/42?sort=asc&limit=10 HTTP/1.1\r\n{fields}\r\n".encode(),
+        "post": (f"POST /api/v1/orders HTTP/1.1\r\n{fields}Content-Type: application/json\r\n"
+                 "Content-Length: 1024\r\n\r\n").encode() + b"{" + b" " * 1022 + b"}",
+    }
+
+
+REQUESTS = build_requests(TOKEN)
 BODY = b'{"id":42,"name":"widget","price":9.99,"tags":["a","b"],"in_stock":true}\n'
 RESPONSE = (
     b"HTTP/1.1 200 OK\r\nServer: nginx\r\nDate: Fri, 04 Dec 2026 21:00:00 GMT\r\n"
@@ -122,7 +130,13 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as directory:
         # The benchmark policies carry port placeholders. Nothing listens here, so any port fits.
         policy = Path(directory) / "policy.yaml"
-        policy.write_text(args.policy.read_text().replace("@PORT@", "19099").replace("@ADMIN_PORT@", "19199"))
+        text = args.policy.read_text().replace("@PORT@", "19099").replace("@ADMIN_PORT@", "19199")
+        if "@JWT_PUBLIC_KEY@" in text:
+            # The access profiles verify RS256 tokens: make a key and send a token it verifies.
+            token = write_key_and_token(Path(directory))
+            text = text.replace("@JWT_PUBLIC_KEY@", str(Path(directory) / "jwt-public.pem"))
+            REQUESTS.update(build_requests(token))
+        policy.write_text(text)
         for workload in args.workloads or ["get", "post"]:
             rounds = uvloop.run(measure(policy, workload, args.requests))
             print(f"{workload}: best {rounds[0]:.2f} µs, median {rounds[ROUNDS // 2]:.2f} µs per request")

@@ -14,8 +14,8 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 
-def main() -> None:
-    folder = Path(sys.argv[1])
+def write_key_and_token(folder: Path) -> str:
+    """Write ``folder/jwt-public.pem`` and return an RS256 token (kid ``bench``) valid for a day."""
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     public_pem = key.public_key().public_bytes(
         serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
@@ -23,7 +23,11 @@ def main() -> None:
     (folder / "jwt-public.pem").write_bytes(public_pem)
     now = int(time.time())
     claims = {"sub": "user-42", "scope": "items:read orders:write", "iat": now, "exp": now + 86400}
-    print(jwt.encode(claims, key, algorithm="RS256", headers={"kid": "bench"}))
+    return jwt.encode(claims, key, algorithm="RS256", headers={"kid": "bench"})
+
+
+def main() -> None:
+    print(write_key_and_token(Path(sys.argv[1])))
 
 
 if __name__ == "__main__":

@@ -21,7 +21,7 @@ pytestmark = pytest.mark.slow
 
 WAF_ROUTE = "    waf: {}\n"
 
-# Request-phase rates measured through the gateway (see docs/benchmarks-waf.md), minus a margin.
+# Request-phase rates measured through the gateway (see docs/benchmarks.md), minus a margin.
 API_ATTACKS_MIN = 95.0
 BENIGN_MAX = 0.0
 CRS_PL1_MIN = 96.0
