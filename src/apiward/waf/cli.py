@@ -40,7 +40,10 @@ def explain(
         None, "--paranoia", min=1, max=4, help="Override the paranoia level."
     ),
 ) -> None:
-    """Print the fields, decoding chains, signatures hit and score for one request."""
+    """Print the fields, decoding chains, signatures hit and score for one request.
+
+    Exits with 1 when the request would be blocked, 0 when it passes, 2 on bad input.
+    """
     try:
         request = _read_request(request_file, case)
         config = _waf_config(policy, route, request.path)
@@ -58,16 +61,29 @@ def explain(
 
 
 def _read_request(path: Path, case_id: str | None) -> HttpRequest:
+    try:
+        return _parse_request_file(path, case_id)
+    except OSError as error:
+        raise ValueError(f"cannot read {path}: {error.strerror or error}") from None
+    except orjson.JSONDecodeError as error:
+        raise ValueError(f"{path}: invalid JSON: {error}") from None
+    except RequestParseError as error:
+        raise ValueError(f"{path}: {error}") from None
+
+
+def _parse_request_file(path: Path, case_id: str | None) -> HttpRequest:
     if path.suffix == ".jsonl":
         if case_id is None:
             raise ValueError(f"{path} is a corpus file; pass --case ID to pick one case")
         for item in read_cases(path):
-            if item.get("id") == case_id:
+            if isinstance(item, dict) and item.get("id") == case_id:
                 return case_request(item)
         raise ValueError(f"case {case_id!r} not found in {path}")
+    if case_id is not None:
+        raise ValueError(f"--case picks a case from a .jsonl corpus file, and {path} is not one")
     data = path.read_bytes()
     if path.suffix == ".json":
-        loaded: dict[str, Any] = orjson.loads(data)
+        loaded: Any = orjson.loads(data)
         return case_request(loaded)
     return parse_raw_request(data)
 

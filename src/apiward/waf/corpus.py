@@ -14,7 +14,7 @@ from typing import Any
 
 import orjson
 
-from apiward.waf.request import HttpRequest, parse_raw_request
+from apiward.waf.request import HttpRequest, RequestParseError, parse_raw_request
 
 
 def read_cases(path: Path) -> Iterator[dict[str, Any]]:
@@ -26,11 +26,35 @@ def read_cases(path: Path) -> Iterator[dict[str, Any]]:
                 yield case
 
 
-def case_request(case: dict[str, Any]) -> HttpRequest:
-    """Build the request of one corpus case, preferring its raw bytes when it has them."""
-    request = case["request"]
-    if request.get("raw_b64"):
-        return parse_raw_request(base64.b64decode(request["raw_b64"]))
+CASE_SHAPE = (
+    'expected {"request": {"method": "GET", "uri": "/path?query", "headers": [["Name", "value"]], '
+    '"body": null}} or {"request": {"raw_b64": "<base64 of the raw request>"}}'
+)
+
+
+def case_request(case: Any) -> HttpRequest:
+    """Build the request of one corpus case, preferring its raw bytes when it has them.
+
+    Raises RequestParseError, naming the expected shape, when the case does not have it.
+    """
+    request = case.get("request") if isinstance(case, dict) else None
+    if not isinstance(request, dict):
+        raise RequestParseError(f"a case needs a 'request' object; {CASE_SHAPE}")
+    raw = request.get("raw_b64")
+    if raw:
+        try:
+            data = base64.b64decode(raw, validate=True)
+        except (ValueError, TypeError):
+            raise RequestParseError("request.raw_b64 is not valid base64") from None
+        return parse_raw_request(data)
+    method, uri, headers = request.get("method"), request.get("uri"), request.get("headers", [])
+    if not isinstance(method, str) or not isinstance(uri, str):
+        raise RequestParseError(f"request.method and request.uri must be strings; {CASE_SHAPE}")
+    if not isinstance(headers, list) or not all(
+        isinstance(pair, list | tuple) and len(pair) == 2 and all(isinstance(part, str) for part in pair)
+        for pair in headers
+    ):
+        raise RequestParseError(f"request.headers must be a list of [name, value] pairs; {CASE_SHAPE}")
     body = request.get("body")
     data = body.encode("utf-8", "replace") if isinstance(body, str) else b""
-    return HttpRequest.from_target(request["method"], request["uri"], request["headers"], data)
+    return HttpRequest.from_target(method, uri, [(name, value) for name, value in headers], data)

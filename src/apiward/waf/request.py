@@ -6,6 +6,7 @@ and the corpus measurements build it from raw bytes with :func:`parse_raw_reques
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 
@@ -42,6 +43,10 @@ class HttpRequest:
         return cls(method.upper(), path or "/", query, [(k.lower(), v) for k, v in headers], body)
 
 
+_METHOD = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
+"""An HTTP method is a token (RFC 9110, section 5.6.2)."""
+
+
 def parse_raw_request(data: bytes) -> HttpRequest:
     """Parse one raw HTTP/1.x request (head and body) as a client sent it.
 
@@ -53,9 +58,13 @@ def parse_raw_request(data: bytes) -> HttpRequest:
         head, sep, rest = data.partition(b"\n\n")
     lines = head.decode("latin-1").replace("\r\n", "\n").split("\n")
     parts = lines[0].split(" ")
-    if len(parts) < 2 or not parts[0]:
+    if len(parts) < 2 or not _METHOD.fullmatch(parts[0]) or not parts[1]:
         raise RequestParseError(f"invalid request line {lines[0][:80]!r}; expected 'METHOD target HTTP/1.1'")
     method, target = parts[0], parts[1]
+    if not (target[0] in "/*" or "://" in target or method.upper() == "CONNECT"):
+        raise RequestParseError(
+            f"invalid request target {target[:80]!r}; expected /path, *, or an absolute URL"
+        )
     headers: list[tuple[str, str]] = []
     for line in lines[1:]:
         if not line:

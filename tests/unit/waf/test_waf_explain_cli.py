@@ -121,3 +121,39 @@ def test_explain_policy_missing_schema_is_an_error(tmp_path: Path) -> None:
     result = RUNNER.invoke(app, ["waf", "explain", str(request), "--policy", str(policy)])
     assert result.exit_code == 2
     assert "failed to read OpenAPI document" in result.output
+
+
+BAD_INPUTS = [
+    ("case.json", b'{"method": "GET", "path": "/x"}', "a case needs a 'request' object"),
+    ("case.json", b'["GET"]', "a case needs a 'request' object"),
+    ("case.json", b'{"request": {"method": "GET", "path": "/"}}', "request.method and request.uri must be"),
+    ("case.json", b'{"request": {"method": "GET", "uri": "/", "headers": "x"}}', "request.headers must be"),
+    ("case.json", b"{x", "invalid JSON"),
+    ("request.http", b"hello world", "invalid request target 'world'"),
+    ("request.http", b"\x00\x81\xff garbage", "invalid request line"),
+]
+
+
+def test_explain_bad_input_is_explained(tmp_path: Path) -> None:
+    ran = 0
+    for name, content, message in BAD_INPUTS:
+        path = tmp_path / name
+        path.write_bytes(content)
+        result = RUNNER.invoke(app, ["waf", "explain", str(path)])
+        assert result.exit_code == 2, content
+        assert message in result.output, result.output
+        assert "Traceback" not in result.output
+        ran += 1
+    assert ran == len(BAD_INPUTS)
+
+
+def test_explain_missing_file_and_stray_case(tmp_path: Path) -> None:
+    missing = RUNNER.invoke(app, ["waf", "explain", str(tmp_path / "nope.http")])
+    assert missing.exit_code == 2
+    assert "cannot read" in missing.output
+    assert "No such file or directory" in missing.output
+    request = tmp_path / "request.http"
+    request.write_bytes(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n")
+    stray = RUNNER.invoke(app, ["waf", "explain", str(request), "--case", "c1"])
+    assert stray.exit_code == 2
+    assert "--case picks a case from a .jsonl corpus file" in stray.output
