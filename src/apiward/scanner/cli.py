@@ -15,6 +15,10 @@ EXIT_FINDING = 1
 EXIT_USAGE = 2
 
 
+PIPED_WIDTH = 160
+"""Columns of the terminal report when the output is not a terminal."""
+
+
 def register(app: typer.Typer) -> None:
     """Add ``apiward scan`` to the ``apiward`` command."""
     app.command("scan", help="Test a live API for the OWASP API Security Top 10 (2023) and injection.")(scan)
@@ -58,6 +62,10 @@ def scan(
     from apiward.scanner.scan import ScanOptions, run_scan
 
     console = Console(stderr=output is None and output_format != "terminal", soft_wrap=True)
+    if not console.is_terminal:
+        # Piped or redirected output has no width to follow; Rich's default of 80 columns would
+        # cut check names and paths in the findings table.
+        console.width = PIPED_WIDTH
     try:
         if output_format not in FORMATS:
             raise UsageError(f"invalid --format {output_format!r}; expected one of: {', '.join(FORMATS)}")

@@ -107,3 +107,17 @@ def test_usage_errors_exit_two(tmp_path: Path) -> None:
                          "--har", str(tmp_path / "s.har"))
     assert code == 2
     assert "cannot read spec" in output
+
+
+def test_piped_terminal_report_not_cut(tmp_path: Path) -> None:
+    har = tmp_path / "scan.har"
+    with serve_lab(False) as base_url:
+        code, output = _scan(
+            "--spec", f"{base_url}/openapi.json", "--target", base_url, "--auth-file", str(LAB_AUTH),
+            "--checks", "jwt-bad-signature", "--har", str(har),
+        )
+    assert code == 1, output
+    assert "jwt-bad-signature" in output
+    assert "GET /api/v1/users/me" in output
+    assert "…" not in output
+    assert f"every request and response is in {har}" in output
