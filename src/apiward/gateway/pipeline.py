@@ -1,6 +1,6 @@
 """The stage pipeline: Stage interface, Exchange, Verdict, and how a compiled route runs.
 
-A stage is built once per route when the policy is compiled. On the hot path a route holds
+A stage is built once per route when the policy is compiled. On the hot path a route keeps
 tuples of bound hooks, and the pipeline calls only the hooks a stage overrides:
 
 - ``request_head(exchange)``: method, normalised path, query, headers and client are known.
@@ -84,7 +84,7 @@ class Headers:
 
 @dataclass(slots=True)
 class Identity:
-    """Who the caller is, once a stage has authenticated them."""
+    """The caller's identity, once a stage has authenticated them."""
 
     subject: str
     consumer: str | None = None
@@ -92,12 +92,12 @@ class Identity:
     roles: frozenset[str] = frozenset()
     claims: dict[str, Any] = dataclasses.field(default_factory=dict)
     method: str = ""
-    """How the caller was authenticated: ``jwt``, ``api_key`` or ``introspection``."""
+    """The authentication method: ``jwt``, ``api_key`` or ``introspection``."""
 
 
 @dataclass(slots=True)
 class Verdict:
-    """A stage's decision to end the exchange with the gateway's own answer.
+    """A stage's decision to end the exchange with the gateway's own response.
 
     ``message`` goes to the client, so it says what is wrong in general terms and never which
     detection rule fired; ``rule_ids``, ``attack_class``, ``field`` and ``details`` go only to
@@ -117,7 +117,7 @@ class Verdict:
     stage: str = ""
     """Filled in by the pipeline with the name of the stage that returned the verdict."""
     close: bool = False
-    """Close the client connection after answering."""
+    """Close the client connection after the response."""
 
 
 class Exchange:
@@ -323,7 +323,7 @@ def run_hooks_sync(hooks: tuple[BoundHook, ...], exchange: Exchange, *args: Any)
 
 @dataclass(slots=True)
 class StageContext:
-    """What a stage builder may use besides its own configuration."""
+    """The shared objects a stage builder may use besides its own configuration."""
 
     policy: Any
     """The whole :class:`~apiward.policy.model.Policy`."""

@@ -1,6 +1,6 @@
 """Read a policy file into :class:`~apiward.policy.model.Policy` with errors that name the line.
 
-Every error names the file, the line and the field path, says what is wrong and, where it can,
+Every error names the file, the line and the field path, states what is wrong and, where it can,
 what would be valid::
 
     gateway.yaml:14 routes[2].upstream: unknown upstream 'shpo'; known: shop

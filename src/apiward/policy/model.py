@@ -29,7 +29,7 @@ from apiward.policy.types import ByteSize, Duration, HostPort, Network
 class PolicyReferenceError(ValueError):
     """Cross-references in the policy (route to upstream, for example) point nowhere.
 
-    ``problems`` holds (field path, message) pairs, so the loader can name each offending line.
+    ``problems`` contains (field path, message) pairs, so the loader can name each offending line.
     """
 
     def __init__(self, problems: list[tuple[tuple[str | int, ...], str]]) -> None:
@@ -42,7 +42,7 @@ def reference_problems(
 ) -> list[tuple[tuple[str | int, ...], str]]:
     """List every route whose upstream is unknown or whose name repeats an earlier route's.
 
-    ``routes`` holds (name, upstream) pairs in policy order. The loader also calls this on
+    ``routes`` contains (name, upstream) pairs in policy order. The loader also calls this on
     the raw YAML data, so these problems are reported beside schema errors.
     """
     known = sorted(upstream_names)
@@ -65,7 +65,7 @@ STAGE_NAMES: tuple[str, ...] = (
 """Stage keys in the order their request hooks run; response hooks run in reverse.
 
 ``headers`` comes first so that its response hook also runs on every denial of the stages after
-it: the gateway's own answers carry the security headers too. The price is that a CORS preflight
+it: the gateway's own responses carry the security headers too. The price is that a CORS preflight
 is answered before the ban and IP checks; a preflight answer reveals only the CORS settings.
 """
 
@@ -166,7 +166,7 @@ class Upstream(_Model):
 
 
 class Match(_Model):
-    """Which requests a route takes: a path prefix or template, and optionally methods."""
+    """The requests a route takes: a path prefix or template, and optionally methods."""
 
     path: str = Field(description="A prefix such as /api/ or a template such as /users/{id}.")
     methods: list[str] | None = None
