@@ -27,7 +27,7 @@ class SecurityEvent:
     attack_class: str | None = None
     rule_ids: tuple[str, ...] = ()
     field: str | None = None
-    """Where the match was found, e.g. ``body.$.items[0].name`` or ``query.q``."""
+    """The location of the match, e.g. ``body.$.items[0].name`` or ``query.q``."""
     score: int | None = None
     method: str = ""
     path: str = ""

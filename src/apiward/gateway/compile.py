@@ -91,7 +91,7 @@ class CompiledPolicy:
             entries.append((route.match, route.allow_encoded_slashes, compiled))
         self.routes = RouteTable(entries)
         self.unrouted_headers: Stage | None = None
-        """The ``defaults.headers`` stage, for the gateway's answers to requests no route took."""
+        """The ``defaults.headers`` stage, for the gateway's responses to requests no route took."""
         defaults_headers = policy.defaults.headers
         if defaults_headers is not None and defaults_headers.enabled:
             context = StageContext(policy=policy, route=None, policy_dir=policy_dir, state=state,

@@ -10,8 +10,8 @@ tuples of bound hooks, and the pipeline calls only the hooks a stage overrides:
 - ``log(exchange)``: always, after the exchange ends, also after a denial.
 
 Request hooks run in policy order and response hooks in reverse. The first :class:`Verdict`
-ends the exchange with the gateway's own JSON answer; the response hooks of the stages whose
-request hooks already ran still see that answer (so security headers are added to denials too).
+ends the exchange with the gateway's own JSON response. The response hooks of the stages whose
+request hooks already ran still see that response, so security headers are added to denials too.
 A hook that raises denies with 500 ``stage_error`` unless its stage is configured ``fail_open``,
 in which case the failure is counted and logged and the exchange goes on.
 A hook may be a coroutine function (for stages that do I/O); the pipeline awaits only those.
@@ -99,7 +99,7 @@ class Identity:
 class Verdict:
     """A stage's decision to end the exchange with the gateway's own response.
 
-    ``message`` goes to the client, so it says what is wrong in general terms and never which
+    ``message`` goes to the client, so it states what is wrong in general terms and never which
     detection rule fired; ``rule_ids``, ``attack_class``, ``field`` and ``details`` go only to
     the SecurityEvent.
     """

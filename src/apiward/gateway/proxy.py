@@ -654,14 +654,14 @@ class Flow:
         self.finish(outcome)
 
     def _unrouted_headers(self, headers: list[tuple[str, str]] | None) -> list[tuple[str, str]]:
-        """Add the ``defaults.headers`` security headers to an answer that no route's stages saw."""
+        """Add the ``defaults.headers`` security headers to a response that no route's stages saw."""
         stage = self.compiled.unrouted_headers
         assert stage is not None
         exchange = self.exchange
         exchange.response_headers = Headers(headers or ())
         try:
             stage.response_head(exchange)
-        except Exception:  # the answer still goes out, only without the extra headers
+        except Exception:  # the response still goes out, only without the extra headers
             log.exception("headers stage failed on request %s", exchange.request_id)
         return exchange.response_headers.items
 

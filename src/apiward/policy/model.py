@@ -65,8 +65,9 @@ STAGE_NAMES: tuple[str, ...] = (
 """Stage keys in the order their request hooks run; response hooks run in reverse.
 
 ``headers`` comes first so that its response hook also runs on every denial of the stages after
-it: the gateway's own responses carry the security headers too. The price is that a CORS preflight
-is answered before the ban and IP checks; a preflight answer reveals only the CORS settings.
+it: the gateway's own responses carry the security headers too. The price is that the gateway
+responds to a CORS preflight before the ban and IP checks. That response reveals only the CORS
+settings.
 """
 
 _PATH_TEMPLATE = re.compile(r"^/(?:[^{}]*|\{[A-Za-z_][A-Za-z0-9_]*\})*$")

@@ -1,4 +1,4 @@
-"""The gateway's answers to requests no route takes: security headers, events, byte counts."""
+"""The gateway's responses to requests no route takes: security headers, events, byte counts."""
 
 from __future__ import annotations
 
