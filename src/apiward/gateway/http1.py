@@ -91,8 +91,7 @@ class RequestHead:
 
     def copy(self) -> RequestHead:
         """Return a copy whose header list can be changed without touching this one."""
-        # __new__ skips __init__, whose defaults (a fresh Headers among them) are all overwritten.
-        other = RequestHead.__new__(RequestHead)
+        other = RequestHead()
         other.method = self.method
         other.target = self.target
         other.version = self.version
@@ -123,10 +122,7 @@ class ResponseHead:
 
     def copy(self) -> ResponseHead:
         """Return a copy whose header list can be changed without touching this one."""
-        other = ResponseHead.__new__(ResponseHead)
-        other.status = self.status
-        other.version = self.version
-        other.headers = Headers(self.headers.items)
+        other = ResponseHead(self.status, self.version, Headers(self.headers.items))
         other.content_length = self.content_length
         other.chunked = self.chunked
         other.keep_alive = self.keep_alive

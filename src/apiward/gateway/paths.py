@@ -30,7 +30,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 if TYPE_CHECKING:
     from apiward.policy.model import Match
@@ -133,16 +133,17 @@ def _flush_utf8(pending: bytearray, output: list[str]) -> None:
     try:
         pending.decode("utf-8")
     except UnicodeDecodeError:
-        if _is_overlong(pending):
+        if _is_overlong(bytes(pending)):
             raise PathError(
                 "overlong_utf8", "The request path contains an overlong UTF-8 sequence."
             ) from None
         raise PathError("invalid_utf8", "The request path is not valid UTF-8.") from None
-    output.extend(f"%{byte:02X}" for byte in pending)
+    for byte in bytes(pending):
+        output.append(f"%{byte:02X}")
     pending.clear()
 
 
-def _is_overlong(data: bytearray) -> bool:
+def _is_overlong(data: bytes) -> bool:
     """Tell whether ``data`` contains an overlong UTF-8 form, such as C0 AE for '.'."""
     for index, byte in enumerate(data):
         if byte in (0xC0, 0xC1):
@@ -212,15 +213,15 @@ def route_key(path: str, *, split_encoded_slashes: bool) -> str:
     return key
 
 
-@dataclass(frozen=True, slots=True)
-class _Entry(Generic[T]):
+@dataclass(frozen=True)
+class _Entry:
     methods: frozenset[str] | None
     case_sensitive: bool
     allow_encoded_slashes: bool
     prefix: str | None
     """Plain prefix without a trailing slash ("" for the root); None when ``pattern`` is set."""
     pattern: re.Pattern[str] | None
-    payload: T
+    payload: Any
     first_segment: str | None
     """Lower-case literal first segment of the path; None for the root and a parameter there."""
 
@@ -295,7 +296,7 @@ class RouteTable(Generic[T]):
         return None
 
 
-def _match_entry(entry: _Entry[T], key: str, cased: str) -> dict[str, str] | None:
+def _match_entry(entry: _Entry, key: str, cased: str) -> dict[str, str] | None:
     if entry.pattern is None:
         prefix = entry.prefix or ""
         if key.startswith(prefix) and (len(key) == len(prefix) or key[len(prefix)] == "/"):
@@ -309,7 +310,7 @@ def _match_entry(entry: _Entry[T], key: str, cased: str) -> dict[str, str] | Non
     return {name: cased[found.start(name) : found.end(name)] for name in found.groupdict()}
 
 
-def _compile_entry(match: Match, allow_encoded_slashes: bool, payload: T) -> _Entry[T]:
+def _compile_entry(match: Match, allow_encoded_slashes: bool, payload: T) -> _Entry:
     if any(segment in (".", "..") for segment in match.path.split("/")):
         raise ValueError(f"route path {match.path!r} contains a dot segment; write the path it resolves to")
     try:

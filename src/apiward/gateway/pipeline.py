@@ -28,6 +28,8 @@ from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
 
+from mypy_extensions import mypyc_attr
+
 from apiward.events.models import SecurityEvent
 
 log = logging.getLogger("apiward.gateway.pipeline")
@@ -82,7 +84,7 @@ class Headers:
         return f"Headers({self.items!r})"
 
 
-@dataclass(slots=True)
+@dataclass
 class Identity:
     """The caller's identity, once a stage has authenticated them."""
 
@@ -95,7 +97,7 @@ class Identity:
     """The authentication method: ``jwt``, ``api_key`` or ``introspection``."""
 
 
-@dataclass(slots=True)
+@dataclass
 class Verdict:
     """A stage's decision to end the exchange with the gateway's own response.
 
@@ -200,10 +202,12 @@ class Exchange:
         return event
 
 
+@mypyc_attr(allow_interpreted_subclasses=True)
 class Stage:
     """Base class of a gateway control. Override only the hooks the stage needs.
 
-    Class attributes a stage may set:
+    Attributes a stage may set (``name`` in the class body; the others in ``__init__``,
+    because a compiled pipeline reads them from the instance, not from a subclass's body):
 
     - ``name``: the policy key, e.g. ``"ip_filter"``.
     - ``request_body_limit``: when > 0 the pipeline buffers up to this many request bytes
@@ -250,7 +254,7 @@ class Stage:
 Hook = Callable[..., Any]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class BoundHook:
     stage: Stage
     call: Hook
@@ -321,7 +325,7 @@ def run_hooks_sync(hooks: tuple[BoundHook, ...], exchange: Exchange, *args: Any)
     return None
 
 
-@dataclass(slots=True)
+@dataclass
 class StageContext:
     """The shared objects a stage builder may use besides its own configuration."""
 

@@ -102,9 +102,10 @@ class UpstreamConnection(asyncio.Protocol):
         self.received = True
         try:
             if self._head is None:
-                data = self._read_head(data, handler)
-                if self._head is None:
+                rest = self._read_head(data, handler)
+                if rest is None:
                     return
+                data = rest
             if data or self._no_body:
                 self._read_body(data, handler)
         except HttpError:
@@ -113,21 +114,22 @@ class UpstreamConnection(asyncio.Protocol):
             handler.on_upstream_failure("bad_response", 502)
         handler.flush_output()
 
-    def _read_head(self, data: bytes, handler: ResponseHandler) -> bytes:
+    def _read_head(self, data: bytes, handler: ResponseHandler) -> bytes | None:
+        """Parse the response head; return the bytes after it, or None until it is complete."""
         buffer = self._buffer + data if self._buffer else data
         end = buffer.find(HEAD_END)
         if end < 0:
             if len(buffer) > MAX_RESPONSE_HEAD or b"\n\n" in buffer:
                 raise HttpError(502, "bad_upstream_response", "invalid response head")
             self._buffer = buffer
-            return b""
+            return None
         self._buffer = b""
         head = parse_response_head(buffer[:end + 4])
         rest = buffer[end + 4:]
         if head.status < 200:
             if head.status == 101:
                 raise HttpError(502, "bad_upstream_response", "protocol switch is not supported")
-            return self._read_head(rest, handler) if rest else b""
+            return self._read_head(rest, handler) if rest else None
         self._head = head
         self._no_body = self._head_only or head.status in (204, 304)
         self._until_close = False

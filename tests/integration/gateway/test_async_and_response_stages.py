@@ -41,7 +41,10 @@ class BodyFilter(Stage):
     """Deny responses whose body contains a marker; responses stay buffered up to 64 KiB."""
 
     name = "headers"
-    response_body_limit = 64 * 1024
+
+    def __init__(self) -> None:
+        # Set on the instance: the compiled pipeline reads the limits from there.
+        self.response_body_limit = 64 * 1024
 
     def response_body(self, exchange: Exchange, body: bytes) -> Verdict | None:
         if b"SECRET" in body:

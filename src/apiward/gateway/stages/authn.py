@@ -134,9 +134,7 @@ class AuthnStage(Stage):
         assert self.verifier is not None  # only called when jwt is configured
         try:
             exchange.identity = self.verifier.verify(token)
-        except UnknownKeyId as error:
-            return self._invalid(error.reason)
-        except TokenError as error:
+        except TokenError as error:  # UnknownKeyId included: the keys in hand are all there is
             return self._invalid(error.reason)
         return None
 

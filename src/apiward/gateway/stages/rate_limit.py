@@ -218,10 +218,23 @@ def build(config: Any, context: StageContext) -> Stage:
     return build_named(config, context, "rate_limit")
 
 
+class MemoryQuotaStage(MemoryRateLimitStage):
+    name: ClassVar[str] = "quota"
+
+
+class SharedQuotaStage(SharedRateLimitStage):
+    name: ClassVar[str] = "quota"
+
+
+_VARIANTS: dict[tuple[str, bool], type[RateLimitStage]] = {
+    ("rate_limit", True): MemoryRateLimitStage,
+    ("rate_limit", False): SharedRateLimitStage,
+    ("quota", True): MemoryQuotaStage,
+    ("quota", False): SharedQuotaStage,
+}
+
+
 def build_named(config: RateLimitConfig, context: StageContext, stage_name: str) -> Stage:
     """Build the memory or shared variant of the stage under ``stage_name`` (rate_limit or quota)."""
-    store = state_for(context)
-    cls = MemoryRateLimitStage if isinstance(store, MemoryState) else SharedRateLimitStage
-    stage = cls(config, context, stage_name)
-    stage.name = stage_name  # type: ignore[misc]
-    return stage
+    in_memory = isinstance(state_for(context), MemoryState)
+    return _VARIANTS[stage_name, in_memory](config, context, stage_name)
