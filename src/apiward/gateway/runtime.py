@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 from apiward.gateway.admin import AdminConnection
 from apiward.gateway.compile import CompiledPolicy, compile_policy, new_metrics
 from apiward.gateway.tls import RedirectConnection, server_context
+from apiward.native import hot_path_mode, stale_extensions
 from apiward.policy.loader import PolicyError, load_policy
 
 if TYPE_CHECKING:
@@ -72,7 +73,11 @@ class Gateway:
         listeners = ", ".join(f"{host}:{port}" for (host, _), port in zip(
             [listener.address for listener in policy.listen], self.ports, strict=True))
         admin = f"; admin on {policy.admin.address[0]}:{self.admin_port}" if policy.admin else ""
-        log.info("gateway listening on %s%s; policy %s", listeners, admin, self.policy_path)
+        log.info("gateway listening on %s%s; policy %s; hot path %s", listeners, admin, self.policy_path,
+                 hot_path_mode())
+        for extension in stale_extensions():
+            log.warning("compiled module %s is older than its source, so it runs outdated code; "
+                        "rebuild with 'make' or scripts/build_compiled.py", extension.name)
 
     async def _open_listeners(self) -> None:
         from apiward.gateway.server import ClientConnection
