@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Benchmark the gateway against nginx as a plain reverse proxy, side by side, on this machine.
 #
-# Usage: bench/run.sh [PROFILE ...]      (default: core)
+# Usage: bench/run.sh [PROFILE[:interpreted] ...]      (default: core)
 #   PROFILE is a policy in bench/policies/<PROFILE>.yaml; each is started on its own port,
 #   pinned to CPU 1 like nginx-plain, forwarding to the upstream stub on 127.0.0.1:19081.
+#   PROFILE:interpreted runs that gateway without the compiled extensions, so one run can
+#   compare both builds.
 # Environment: REPS (default 3) and DURATION (seconds per wrk run, default 8) go to the
 # interleaved runner; RAW=file keeps one row per wrk run; BENCH_SCRIPT overrides the runner.
 #
@@ -30,7 +32,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-if grep -q '@JWT_PUBLIC_KEY@' $(printf "$here/policies/%s.yaml " "${profiles[@]}") 2>/dev/null; then
+if grep -q '@JWT_PUBLIC_KEY@' $(printf "$here/policies/%s.yaml " "${profiles[@]%:interpreted}") 2>/dev/null; then
   # Every target, nginx-plain included, then gets the same RS256 token instead of the
   # workload's default HS256 one, so the requests stay alike.
   BENCH_AUTHORIZATION="Bearer $("$root/.venv/bin/python" "$here/jwt_token.py" "$work")"
@@ -39,23 +41,35 @@ fi
 
 targets=()
 port=19090
-for profile in "${profiles[@]}"; do
+for target in "${profiles[@]}"; do
+  profile=${target%:interpreted}
   source_policy=$here/policies/$profile.yaml
   [[ -f $source_policy ]] || { echo "unknown profile $profile (no $source_policy)" >&2; exit 2; }
-  policy=$work/$profile.yaml
+  label=${target/:/-}
+  policy=$work/$label.yaml
   sed -e "s/@PORT@/$port/g" -e "s/@ADMIN_PORT@/$((port + 100))/g" \
     -e "s|@JWT_PUBLIC_KEY@|$work/jwt-public.pem|g" "$source_policy" >"$policy"
-  taskset -c 1 "$root/.venv/bin/apiward" gateway --config "$policy" >"$work/$profile.log" 2>&1 &
+  python_path=
+  if [[ $target == *:interpreted ]]; then
+    # A copy of the sources without the compiled extensions, first on the module path.
+    python_path=$work/src-interpreted
+    [[ -d $python_path ]] || { cp -r "$root/src" "$python_path"; find "$python_path" -name '*.so' -delete; }
+  fi
+  PYTHONPATH=$python_path taskset -c 1 "$root/.venv/bin/apiward" gateway --config "$policy" >"$work/$label.log" 2>&1 &
   pids+=($!)
   for _ in $(seq 100); do
     ss -Hltn "sport = :$port" | grep -q . && break
     sleep 0.1
   done
-  ss -Hltn "sport = :$port" | grep -q . || { echo "gateway ($profile) did not start:" >&2; cat "$work/$profile.log" >&2; exit 1; }
-  targets+=("$profile=http://127.0.0.1:$port")
+  ss -Hltn "sport = :$port" | grep -q . || { echo "gateway ($label) did not start:" >&2; cat "$work/$label.log" >&2; exit 1; }
+  targets+=("$label=http://127.0.0.1:$port")
   port=$((port + 1))
 done
 
 echo "# machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//'), $(uname -r)"
 echo "# commit: $(git -C "$root" rev-parse --short HEAD)  profiles: ${profiles[*]}"
+for target in "${targets[@]}"; do
+  label=${target%%=*}
+  echo "# $label: $(grep -h -o 'hot path [a-z]*' "$work/$label.log" || echo 'hot path unknown')"
+done
 bash "$runner" -r "${REPS:-3}" -d "${DURATION:-8}" "${targets[@]}"
