@@ -18,7 +18,7 @@ from defusedxml.ElementTree import fromstring as parse_xml  # type: ignore[impor
 
 from apiward.waf.fields import KEY_PREFIX, Extraction, add_pairs
 from apiward.waf.graphql import inspect_graphql
-from apiward.waf.protocol import ACCEPT_CHARSETS
+from apiward.waf.protocol import ACCEPT_CHARSETS, check_form_session
 from apiward.waf.request import HttpRequest
 
 POLLUTING_KEYS = frozenset({"__proto__", "constructor", "prototype"})
@@ -150,6 +150,7 @@ def _dispatch(
         extract_xml(stripped, extraction)
     elif "x-www-form-urlencoded" in content_type or _FORM_SHAPE.match(body):
         add_pairs(extraction, "body", text)
+        check_form_session(request, text, extraction)
     else:
         extraction.add("body", text)
 

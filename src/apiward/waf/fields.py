@@ -131,6 +131,11 @@ def add_pairs(extraction: Extraction, prefix: str, text: str, separator: str = "
                     "line_break_in_name", "protocol", f"{prefix}-name", "parameter name has a line break"
                 )
             name = name.strip()
+            inner_name, inner_equals, inner_value = name.partition("=")
+            if inner_equals and inner_value:
+                # The client encoded the "=" (a%3Dx). A parser that decodes before it splits
+                # reads the text after "=" as the value, so it is inspected as a value too.
+                extraction.add(f"{prefix}.{inner_name}", inner_value)
         extraction.add(f"{prefix}-name", name)
         if equals and value:
             extraction.add(f"{prefix}.{name}", value.replace("+", " "))

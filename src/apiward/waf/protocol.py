@@ -101,7 +101,7 @@ def check_head(request: HttpRequest, extraction: Extraction) -> None:
     if request.query:
         _check_query_shape(request.query, extraction)
         if _SESSION_PARAMETER.search(request.query):
-            _check_session_referer(request, extraction)
+            _check_session_referer(request, extraction, "query-name")
     if host_count != 1:
         extraction.anomaly(
             "host_header", "protocol", "header.host", f"{host_count} Host headers; expected exactly one"
@@ -121,8 +121,14 @@ def _check_query_shape(query: str, extraction: Extraction) -> None:
             return
 
 
-def _check_session_referer(request: HttpRequest, extraction: Extraction) -> None:
-    """Flag a session id in the query of a request that another site's page sent.
+def check_form_session(request: HttpRequest, form: str, extraction: Extraction) -> None:
+    """Record an anomaly for a session id field in a form body that another site's page posted."""
+    if _SESSION_PARAMETER.search(form):
+        _check_session_referer(request, extraction, "body-name")
+
+
+def _check_session_referer(request: HttpRequest, extraction: Extraction, location: str) -> None:
+    """Flag a session id in the query or form of a request that another site's page sent.
 
     That is how a session fixation attack plants its session id; a first-party page links with
     the site's own host in Referer.
@@ -136,7 +142,7 @@ def _check_session_referer(request: HttpRequest, extraction: Extraction) -> None
         extraction.anomaly(
             "session_id_from_other_site",
             "session-fixation",
-            "query-name",
+            location,
             f"session id parameter in a request referred by {referer_host[:60]!r}",
         )
 

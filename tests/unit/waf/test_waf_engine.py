@@ -26,9 +26,15 @@ def test_benign_json_passes(engine: Engine) -> None:
 
 
 def test_keys_matched_only_by_key_signatures(engine: Engine) -> None:
-    decision = engine.inspect(_post({"1' union select password from users--": 1, "java.lang.Runtime": 2}))
+    decision = engine.inspect(_post({"x' or 'a'='a": 1, "java.lang.Runtime": 2}))
     assert [match.rule_id for match in decision.matches] == ["250100"]
     assert decision.matches[0].location == "body-key.$.java.lang.Runtime"
+
+
+def test_union_select_in_key_blocked(engine: Engine) -> None:
+    decision = engine.inspect(_post({"1 union all select 1,2,CONCAT": "x"}))
+    assert [match.rule_id for match in decision.matches] == ["100100"]
+    assert decision.blocked
 
 
 def test_sqli_in_nested_json_blocked(engine: Engine) -> None:

@@ -40,6 +40,22 @@ def test_query_names_values_and_cookies() -> None:
     assert "header.cookie" not in fields
 
 
+def test_encoded_equals_in_name_split() -> None:
+    request = HttpRequest.from_target("GET", "/a?pay%3D%27+or+1%3D1&x=1", [])
+    extraction = _extract(request)
+    names = [item.value for item in extraction.fields if item.location == "query-name"]
+    fields = _fields(extraction)
+    assert names == ["pay=' or 1=1", "x"]
+    assert fields["query.pay"] == "' or 1=1"
+    assert fields["query.x"] == "1"
+
+
+def test_plain_name_not_split() -> None:
+    request = HttpRequest.from_target("GET", "/a?na%20me&flag", [])
+    fields = _fields(_extract(request))
+    assert not any(location.startswith("query.") for location in fields)
+
+
 def test_json_leaves_with_paths_and_keys_skipped() -> None:
     body = orjson.dumps({"user": {"name": "Ann", "tags": ["a", "b"], "age": 5}, "select": "x", "a.b c": "y"})
     fields = _fields(_extract(_json_request(body)))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from apiward.waf.fields import Extraction, Limits
-from apiward.waf.protocol import MAX_PARAMETER_NAME, MAX_QUERY_PARAMETERS, check_head
+from apiward.waf.protocol import MAX_PARAMETER_NAME, MAX_QUERY_PARAMETERS, check_form_session, check_head
 from apiward.waf.request import HttpRequest
 
 
@@ -58,6 +58,30 @@ def test_session_id_from_same_site_passes() -> None:
 def test_session_id_from_sibling_subdomain_passes() -> None:
     headers = [("host", "api.shop.example"), ("referer", "https://app.shop.example/")]
     assert _codes(HttpRequest("GET", "/login", "sessionid=abc123", headers)) == []
+
+
+def _form_codes(request: HttpRequest, form: str) -> list[str]:
+    extraction = Extraction(Limits())
+    check_form_session(request, form, extraction)
+    return [anomaly.code for anomaly in extraction.anomalies]
+
+
+def test_form_session_id_from_other_site_reported() -> None:
+    headers = [("host", "shop.example"), ("referer", "https://attacker.example/")]
+    request = HttpRequest("POST", "/login", "", headers)
+    assert _form_codes(request, "user=a&sessionid=abc123") == ["session_id_from_other_site"]
+
+
+def test_form_session_id_from_same_site_passes() -> None:
+    headers = [("host", "shop.example"), ("referer", "https://shop.example/login")]
+    request = HttpRequest("POST", "/login", "", headers)
+    assert _form_codes(request, "sessionid=abc123&user=a") == []
+    assert _form_codes(HttpRequest("POST", "/login", "", [("host", "shop.example")]), "sessionid=1") == []
+
+
+def test_form_without_session_id_passes() -> None:
+    headers = [("host", "shop.example"), ("referer", "https://attacker.example/")]
+    assert _form_codes(HttpRequest("POST", "/login", "", headers), "user=a&password=b") == []
 
 
 def test_legacy_cookie_attributes_reported() -> None:
