@@ -66,7 +66,9 @@ class GatewayThread:
 
     def start(self) -> GatewayThread:
         self._thread.start()
-        self.call(self.gateway.start())
+        # A cold cache means compiling the WAF's hyperscan database first, which took over 30 s
+        # on a loaded 2-core machine.
+        self.call(self.gateway.start(), timeout=120)
         return self
 
     def call(self, coroutine: Any, timeout: float = 30) -> Any:
@@ -103,7 +105,7 @@ class GatewayProcess:
 
     def __init__(
         self, policy_path: Path, port: int, *, workers: int = 1, extra_args: tuple[str, ...] = (),
-        ready_timeout: float = 20,
+        ready_timeout: float = 60,
     ) -> None:
         self.policy_path = policy_path
         self.port = port
