@@ -127,7 +127,8 @@ class Exchange:
 
     __slots__ = (
         "_client", "body", "bytes_in", "bytes_out", "client_ip", "events", "extra_response_headers",
-        "headers", "identity", "late_sink", "method", "path", "path_params", "peer_ip", "query", "raw_target",
+        "headers", "identity", "late_sink", "method", "path", "path_params", "peer_ip", "query", "raw_path",
+        "raw_target",
         "request_id", "response_headers", "route", "scheme", "stage_data", "started",
         "status", "upstream_time", "verdict", "version",
     )
@@ -150,6 +151,8 @@ class Exchange:
         self.method = method
         self.path = path
         """The normalised path, exactly as the upstream receives it."""
+        self.raw_path = path
+        """The path as the client sent it, before normalisation."""
         self.query = query
         """The raw query string without the leading ``?``."""
         self.headers = headers

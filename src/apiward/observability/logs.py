@@ -24,6 +24,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("apiward.observability.logs")
 
+RAW_PATH_MAX = 1024
+"""Characters of a raw request path kept in an access record."""
 FLUSH_INTERVAL = 0.25
 """Seconds a buffered line may wait before the timer writes it."""
 FLUSH_BYTES = 64 * 1024
@@ -165,6 +167,9 @@ def access_record(exchange: Exchange, verdict: str) -> dict[str, Any]:
         "duration_ms": round((now - exchange.started) * 1000, 3),
         "verdict": verdict,
     }
+    if exchange.raw_path != exchange.path:
+        # A traversal such as /api/../admin is normalised before routing, so keep what was sent.
+        record["raw_path"] = exchange.raw_path[:RAW_PATH_MAX]
     if exchange.verdict is not None:
         record["stage"] = exchange.verdict.stage
         record["code"] = exchange.verdict.code

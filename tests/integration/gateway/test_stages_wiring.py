@@ -7,6 +7,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import httpx
+from tests.support.client import parse_responses, send_raw
 from tests.support.echo import EchoUpstream
 from tests.support.gateway import GatewayThread, policy_yaml
 
@@ -39,6 +40,27 @@ def test_ip_filter_denial_is_json_and_event(
 
 async def _flush(gateway: GatewayThread) -> None:
     gateway.gateway.compiled.flush_logs()
+
+
+def test_access_record_keeps_raw_path(
+    echo_upstream: EchoUpstream, start_gateway: StartGateway, tmp_path: Path
+) -> None:
+    access_log = tmp_path / "access.jsonl"
+    extra = f"logging:\n  access_log: {access_log}\n  security_log: 'off'\n"
+    gateway = start_gateway(policy_yaml(echo_upstream.address, route="    headers: {}\n", extra=extra))
+    sent = [
+        b"GET /api/%2e%2e/admin/./users HTTP/1.1\r\nHost: api.test\r\n\r\n",
+        b"GET /plain HTTP/1.1\r\nHost: api.test\r\nConnection: close\r\n\r\n",
+    ]
+    responses = parse_responses(send_raw(gateway.port, b"".join(sent)))
+    assert [response.status for response in responses] == [200, 200]
+    gateway.call(_flush(gateway))
+    records = [json.loads(line) for line in access_log.read_text().splitlines()]
+    assert len(records) == 2
+    assert records[0]["path"] == "/admin/users"
+    assert records[0]["raw_path"] == "/api/%2e%2e/admin/./users"
+    assert records[1]["path"] == "/plain"
+    assert "raw_path" not in records[1]
 
 
 def test_methods_stage_denies_with_allow(echo_upstream: EchoUpstream, start_gateway: StartGateway) -> None:
