@@ -20,6 +20,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 MODULE_LIST = ROOT / "scripts" / "compiled-modules.txt"
 BUILD_DIR = ROOT / "build" / "mypyc"
+MAKE_STAMP = ROOT / ".venv" / ".compiled"
+"""The file make touches after a build (the Makefile's COMPILED)."""
 
 
 def listed_sources() -> list[Path]:
@@ -35,9 +37,13 @@ def extension_paths() -> list[Path]:
 
 
 def clean() -> None:
-    for path in extension_paths():
+    """Remove the extensions, and make's record of the last build so that make rebuilds them."""
+    extensions = extension_paths()
+    for path in extensions:
         path.unlink()
-        print(f"removed {path.relative_to(ROOT)}")
+    MAKE_STAMP.unlink(missing_ok=True)
+    if extensions:
+        print(f"removed {len(extensions)} compiled extensions")
 
 
 def build() -> None:

@@ -12,5 +12,5 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     stale = stale_extensions()
     if stale:
         names = ", ".join(path.name for path in stale)
-        pytest.exit(f"compiled modules older than their sources: {names}; run 'make' "
+        pytest.exit(f"compiled modules older than their sources: {names}; run 'make compiled' "
                     "(or .venv/bin/python scripts/build_compiled.py) first", returncode=2)

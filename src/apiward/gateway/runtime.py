@@ -77,7 +77,7 @@ class Gateway:
                  hot_path_mode())
         for extension in stale_extensions():
             log.warning("compiled module %s is older than its source, so it runs outdated code; "
-                        "rebuild with 'make' or scripts/build_compiled.py", extension.name)
+                        "rebuild with 'make compiled' or scripts/build_compiled.py", extension.name)
 
     async def _open_listeners(self) -> None:
         from apiward.gateway.server import ClientConnection
