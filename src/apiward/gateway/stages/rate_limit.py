@@ -44,13 +44,12 @@ class RateLimitStage(Stage):
 
     name: ClassVar[str] = "rate_limit"
 
-    def __init__(self, config: RateLimitConfig, context: StageContext, stage_name: str) -> None:
-        self.stage_name = stage_name
+    def __init__(self, config: RateLimitConfig, context: StageContext) -> None:
         self.store: StateStore = state_for(context)
         self.services = context.services
         route_name = str(getattr(context.route, "name", ""))
         self.limits = tuple(
-            _compile_limit(limit, index, config, route_name, stage_name)
+            _compile_limit(limit, index, config, route_name, self.name)
             for index, limit in enumerate(config.limits)
         )
         self.policy_header = ", ".join(limit.policy_item for limit in self.limits)
@@ -102,11 +101,11 @@ class RateLimitStage(Stage):
                 category="API4:2023", details={"limit": self.max_concurrent},
             )
         self.in_flight[client] = count + 1
-        exchange.stage_data[self.stage_name + ".client"] = client
+        exchange.stage_data[self.name + ".client"] = client
         return None
 
     def log(self, exchange: Exchange) -> None:
-        client = exchange.stage_data.pop(self.stage_name + ".client", None)
+        client = exchange.stage_data.pop(self.name + ".client", None)
         if client is None:
             return
         count = self.in_flight.get(client, 0) - 1
@@ -120,7 +119,7 @@ class RateLimitStage(Stage):
         if self.store_errors == 1 or self.store_errors % 1000 == 0:
             log.error(
                 "%s: state back end failed (%d failures so far), requests are %s: %s",
-                self.stage_name, self.store_errors,
+                self.name, self.store_errors,
                 "denied" if self.deny_on_store_error else "allowed", error,
             )
         if not self.deny_on_store_error:
@@ -131,8 +130,8 @@ class RateLimitStage(Stage):
 class MemoryRateLimitStage(RateLimitStage):
     """The stage over in-process buckets: synchronous, no await on the hot path."""
 
-    def __init__(self, config: RateLimitConfig, context: StageContext, stage_name: str) -> None:
-        super().__init__(config, context, stage_name)
+    def __init__(self, config: RateLimitConfig, context: StageContext) -> None:
+        super().__init__(config, context)
         if not isinstance(self.store, MemoryState):
             raise TypeError("MemoryRateLimitStage needs the memory state back end")
         self.check_now = self.store.rate_check_now
@@ -219,10 +218,14 @@ def build(config: Any, context: StageContext) -> Stage:
 
 
 class MemoryQuotaStage(MemoryRateLimitStage):
+    """The same stage under the policy key ``quota``, whose buckets stay apart from rate_limit's."""
+
     name: ClassVar[str] = "quota"
 
 
 class SharedQuotaStage(SharedRateLimitStage):
+    """The shared variant under the policy key ``quota``."""
+
     name: ClassVar[str] = "quota"
 
 
@@ -237,4 +240,4 @@ _VARIANTS: dict[tuple[str, bool], type[RateLimitStage]] = {
 def build_named(config: RateLimitConfig, context: StageContext, stage_name: str) -> Stage:
     """Build the memory or shared variant of the stage under ``stage_name`` (rate_limit or quota)."""
     in_memory = isinstance(state_for(context), MemoryState)
-    return _VARIANTS[stage_name, in_memory](config, context, stage_name)
+    return _VARIANTS[stage_name, in_memory](config, context)
