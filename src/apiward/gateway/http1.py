@@ -75,11 +75,11 @@ class RequestHead:
         "query", "raw_path", "target", "version",
     )
 
-    def __init__(self) -> None:
+    def __init__(self, headers: Headers | None = None) -> None:
         self.method = ""
         self.target = ""
         self.version = "1.1"
-        self.headers = Headers()
+        self.headers = headers if headers is not None else Headers()
         self.host: str | None = None
         self.content_length = -1
         """-1 when the request has no Content-Length field."""
@@ -91,11 +91,10 @@ class RequestHead:
 
     def copy(self) -> RequestHead:
         """Return a copy whose header list can be changed without touching this one."""
-        other = RequestHead()
+        other = RequestHead(Headers(self.headers.items))
         other.method = self.method
         other.target = self.target
         other.version = self.version
-        other.headers = Headers(self.headers.items)
         other.host = self.host
         other.content_length = self.content_length
         other.chunked = self.chunked
