@@ -20,6 +20,7 @@ sys.path.insert(0, str(ROOT))
 
 from tests.support.echo import EchoUpstream  # noqa: E402
 from tests.support.gateway import GatewayThread, policy_yaml, write_policy  # noqa: E402
+from tests.support.replay import replay_command  # noqa: E402
 
 CORPORA = ["crs/cases.jsonl", "api-attacks/cases.jsonl", "benign/stripe.jsonl", "benign/handmade.jsonl"]
 
@@ -43,23 +44,9 @@ def main() -> None:
 def replay(shared: Path, url: str, corpus: str, out: Path) -> dict[str, object]:
     name = corpus.replace("/", "-").removesuffix(".jsonl")
     summary_path = out / f"{name}.json"
-    command = [
-        sys.executable,
-        str(shared / "tools" / "waf_replay.py"),
-        "--target",
-        url,
-        "--corpus",
-        str(shared / "corpora" / corpus),
-        "--reached-marker",
-        '"body_len"',
-        "--phase",
-        "all",
-        "--json",
-        str(summary_path),
-        "--results",
-        str(out / f"{name}-results.jsonl"),
-        "--quiet",
-    ]
+    command = replay_command(
+        shared, url, corpus, summary_path, "--phase", "all", "--results", str(out / f"{name}-results.jsonl")
+    )
     subprocess.run(command, check=True, timeout=600)
     summary: dict[str, object] = json.loads(summary_path.read_text())
     return summary

@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 from tests.support.echo import EchoUpstream
 from tests.support.gateway import GatewayThread, policy_yaml
+from tests.support.replay import replay_command
 
 pytestmark = pytest.mark.slow
 
@@ -30,24 +30,8 @@ CRS_ALL_MIN = 90.0
 
 def _replay(shared: Path, url: str, corpus: str, tmp_path: Path, *extra: str) -> dict[str, Any]:
     summary = tmp_path / "summary.json"
-    command = [
-        sys.executable,
-        str(shared / "tools" / "waf_replay.py"),
-        "--target",
-        url,
-        "--corpus",
-        str(shared / "corpora" / corpus),
-        "--reached-marker",
-        '"body_len"',
-        "--json",
-        str(summary),
-        "--quiet",
-        "--concurrency",
-        "8",
-        "--total-timeout",
-        "240",
-        *extra,
-    ]
+    options = ("--concurrency", "8", "--total-timeout", "240", *extra)
+    command = replay_command(shared, url, corpus, summary, *options)
     completed = subprocess.run(command, capture_output=True, text=True, timeout=300, check=False)
     assert completed.returncode == 0, completed.stderr
     result: dict[str, Any] = json.loads(summary.read_text())
