@@ -57,7 +57,7 @@ def build() -> None:
     clean()
     os.chdir(ROOT)
     # The repository's mypy settings (pyproject.toml) apply, so the build type-checks the same
-    # way `make typecheck` does. One group: calls between the modules stay native.
+    # way `make typecheck` does. One group, so calls between the modules stay native.
     extensions = mypycify([str(path) for path in sources], opt_level="3", group_name="apiward_hot")
     # A bare Distribution, not setup(): setup() would also read pyproject.toml's [project].
     distribution = Distribution({"name": "apiward-compiled", "package_dir": {"": "src"},

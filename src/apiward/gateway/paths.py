@@ -138,6 +138,7 @@ def _flush_utf8(pending: bytearray, output: list[str]) -> None:
                 "overlong_utf8", "The request path contains an overlong UTF-8 sequence."
             ) from None
         raise PathError("invalid_utf8", "The request path is not valid UTF-8.") from None
+    # bytes(), because mypyc 2.4 fails with an internal error when it iterates a bytearray.
     for byte in bytes(pending):
         output.append(f"%{byte:02X}")
     pending.clear()
@@ -222,6 +223,7 @@ class _Entry:
     """Plain prefix without a trailing slash ("" for the root); None when ``pattern`` is set."""
     pattern: re.Pattern[str] | None
     payload: Any
+    """The route table's payload (its ``T``); mypyc cannot compile a generic dataclass."""
     first_segment: str | None
     """Lower-case literal first segment of the path; None for the root and a parameter there."""
 

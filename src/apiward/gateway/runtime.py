@@ -76,8 +76,8 @@ class Gateway:
         log.info("gateway listening on %s%s; policy %s; hot path %s", listeners, admin, self.policy_path,
                  hot_path_mode())
         for extension in stale_extensions():
-            log.warning("compiled module %s is older than its source, so it runs outdated code; "
-                        "rebuild with 'make compiled' or scripts/build_compiled.py", extension.name)
+            log.warning("compiled module %s is older than its source, so it runs outdated code. "
+                        "Rebuild with 'make compiled' or scripts/build_compiled.py", extension.name)
 
     async def _open_listeners(self) -> None:
         from apiward.gateway.server import ClientConnection

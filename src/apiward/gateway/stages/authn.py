@@ -134,7 +134,8 @@ class AuthnStage(Stage):
         assert self.verifier is not None  # only called when jwt is configured
         try:
             exchange.identity = self.verifier.verify(token)
-        except TokenError as error:  # UnknownKeyId included: the keys in hand are all there is
+        except TokenError as error:
+            # An UnknownKeyId lands here too: no key refresh is left to try, so the token is invalid.
             return self._invalid(error.reason)
         return None
 
