@@ -71,8 +71,8 @@ class RequestHead:
     """A parsed request head; ``headers`` already lacks hop-by-hop and framing fields."""
 
     __slots__ = (
-        "chunked", "content_length", "expect_continue", "headers", "host", "keep_alive", "method",
-        "query", "raw_path", "target", "version",
+        "chunked", "content_length", "expect_continue", "field_count", "headers", "host", "keep_alive",
+        "method", "query", "raw_path", "target", "version",
     )
 
     def __init__(self, headers: Headers | None = None) -> None:
@@ -88,6 +88,8 @@ class RequestHead:
         self.expect_continue = False
         self.raw_path = ""
         self.query = ""
+        self.field_count = 0
+        """Field lines in the head as received, the framing and hop-by-hop ones included."""
 
     def copy(self) -> RequestHead:
         """Return a copy whose header list can be changed without touching this one."""
@@ -102,6 +104,7 @@ class RequestHead:
         other.expect_continue = self.expect_continue
         other.raw_path = self.raw_path
         other.query = self.query
+        other.field_count = self.field_count
         return other
 
 
@@ -160,6 +163,16 @@ def parse_request_head(head: bytes) -> RequestHead:
     return request
 
 
+def cached_request_head(head: bytes) -> RequestHead | None:
+    """Return a copy of the parsed head when exactly these bytes were parsed before, else None.
+
+    A head in the cache passed every check, and its only empty line is its last, so a buffer
+    that is such a head holds one whole request head and nothing more.
+    """
+    cached = _request_cache.get(head)
+    return cached.copy() if cached is not None else None
+
+
 def _parse_request_head(head: bytes) -> RequestHead:
     match = _REQUEST_HEAD.fullmatch(head)
     if match is None:
@@ -184,6 +197,7 @@ def _read_fields(request: RequestHead, fields: str, http10: bool) -> None:
 
     lines = fields.split("\r\n")
     lines.pop()
+    request.field_count = len(lines)
     for line in lines:
         name, _, raw_value = line.partition(":")
         name = name.lower()

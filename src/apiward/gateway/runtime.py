@@ -120,7 +120,7 @@ class Gateway:
         # times the limit.
         key = connection.client_key
         count = self.client_connections.get(key, 0)
-        per_client = compiled.max_connections_per_client
+        per_client = compiled.limits.max_connections_per_client
         if per_client is not None and count >= per_client:
             return "This client address has too many open connections; close some and retry."
         self.client_connections[key] = count + 1

@@ -13,7 +13,15 @@ import logging
 import time
 from typing import TYPE_CHECKING, cast
 
-from apiward.gateway.http1 import HEAD_END, HttpError, check_partial_head, error_response, parse_request_head
+from apiward.gateway.http1 import (
+    HEAD_END,
+    HttpError,
+    RequestHead,
+    cached_request_head,
+    check_partial_head,
+    error_response,
+    parse_request_head,
+)
 from apiward.gateway.pipeline import Headers
 from apiward.gateway.proxy import Flow
 
@@ -92,6 +100,14 @@ class ClientConnection(asyncio.Protocol):
             # RFC 9112, section 2.2: a server should ignore empty lines before a request line.
             buffer = buffer[2:]
         limits = self.gateway.compiled.limits
+        if buffer.endswith(HEAD_END) and len(buffer) <= limits.max_header_bytes:
+            # Most reads hold one head that a client sent before, and then neither the search
+            # for its end nor the count of its lines is needed.
+            request = cached_request_head(buffer)
+            if request is not None and request.field_count <= limits.max_header_count:
+                self.buffer = b""
+                self._start_flow(request)
+                return
         end = buffer.find(HEAD_END)
         try:
             if end < 0:
@@ -117,6 +133,9 @@ class ClientConnection(asyncio.Protocol):
             self.reject(error)
             return
         self.buffer = b"" if head is buffer else buffer[end + 4:]
+        self._start_flow(request)
+
+    def _start_flow(self, request: RequestHead) -> None:
         self.deadline_kind = _NO_DEADLINE
         flow = Flow(self, request, self.gateway.compiled)
         self.flow = flow

@@ -74,7 +74,7 @@ def test_other_client_not_limited(echo_upstream: EchoUpstream, start_gateway: St
     with _connections(gateway.port, 1, "127.0.0.1"), _connections(gateway.port, 1, "127.0.0.2") as other:
         assert len(other) == 1
         assert parse_responses(_extra_connection(gateway.port, "127.0.0.2"))[0].status == 503
-    assert gateway.gateway.compiled.max_connections_per_client == 1
+    assert gateway.gateway.compiled.limits.max_connections_per_client == 1
 
 
 @pytest.mark.parametrize(("peer", "key"), [
