@@ -313,19 +313,35 @@ async def run_hooks(hooks: tuple[BoundHook, ...], exchange: Exchange, *args: Any
     return None
 
 
-def run_hooks_sync(hooks: tuple[BoundHook, ...], exchange: Exchange, *args: Any) -> Verdict | None:
-    """Run hooks that are all synchronous, without the cost of a coroutine."""
+def run_hooks_sync(hooks: tuple[BoundHook, ...], exchange: Exchange) -> Verdict | None:
+    """Run head or log hooks that are all synchronous, without the cost of a coroutine."""
     for hook in hooks:
         try:
-            result = hook.call(exchange, *args)
+            # A fixed argument list, unlike *args, is passed without building a tuple.
+            result = hook.call(exchange)
         except Exception as error:  # noqa: BLE001 - fail closed: any stage error denies
             result = stage_error_verdict(hook.stage, exchange, error)
         if result is not None:
-            verdict: Verdict = result
-            if not verdict.stage:
-                verdict.stage = hook.stage.name
-            return verdict
+            return _named(result, hook)
     return None
+
+
+def run_body_hooks_sync(hooks: tuple[BoundHook, ...], exchange: Exchange, body: bytes) -> Verdict | None:
+    """Run body hooks that are all synchronous, as :func:`run_hooks_sync` does head hooks."""
+    for hook in hooks:
+        try:
+            result = hook.call(exchange, body)
+        except Exception as error:  # noqa: BLE001 - fail closed: any stage error denies
+            result = stage_error_verdict(hook.stage, exchange, error)
+        if result is not None:
+            return _named(result, hook)
+    return None
+
+
+def _named(verdict: Verdict, hook: BoundHook) -> Verdict:
+    if not verdict.stage:
+        verdict.stage = hook.stage.name
+    return verdict
 
 
 @dataclass

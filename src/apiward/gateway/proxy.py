@@ -32,7 +32,14 @@ from apiward.gateway.http1 import (
     serialize_head,
     status_line_text,
 )
-from apiward.gateway.pipeline import Exchange, Headers, Verdict, run_hooks, run_hooks_sync
+from apiward.gateway.pipeline import (
+    Exchange,
+    Headers,
+    Verdict,
+    run_body_hooks_sync,
+    run_hooks,
+    run_hooks_sync,
+)
 from apiward.gateway.upstream import Target, UpstreamConnection
 from apiward.observability.logs import access_record
 
@@ -301,7 +308,7 @@ class Flow:
         if route.request_body_async:
             self.spawn(self._run_async(run_hooks(route.request_body, self.exchange, body), self._after_body))
         else:
-            self._after_body(run_hooks_sync(route.request_body, self.exchange, body))
+            self._after_body(run_body_hooks_sync(route.request_body, self.exchange, body))
 
     def _after_body(self, verdict: Verdict | None) -> None:
         if verdict is not None:
