@@ -40,10 +40,14 @@ LATENCY_BUCKETS: tuple[float, ...] = (
 _STATUS_CLASSES = ("0xx", "1xx", "2xx", "3xx", "4xx", "5xx")
 
 
-class _Histogram:
-    __slots__ = ("counts", "total")
+class _RouteCounters:
+    """One route's finished exchanges: counts by status class and the latency histogram."""
+
+    __slots__ = ("counts", "statuses", "total")
 
     def __init__(self) -> None:
+        self.statuses = [0] * len(_STATUS_CLASSES)
+        """Exchanges by the first digit of their status; index 0 also takes statuses out of range."""
         self.counts = [0] * (len(LATENCY_BUCKETS) + 1)
         self.total = 0.0
 
@@ -52,8 +56,7 @@ class GatewayMetrics:
     """Counters the data plane updates per request; read by :class:`GatewayCollector`."""
 
     def __init__(self) -> None:
-        self.requests: dict[tuple[str, str], int] = {}
-        self.latency: dict[str, _Histogram] = {}
+        self.routes: dict[str, _RouteCounters] = {}
         self.denials: dict[str, int] = {}
         self.upstream_errors: dict[tuple[str, str], int] = {}
         self.open_connections = 0
@@ -64,14 +67,12 @@ class GatewayMetrics:
 
     def request(self, route: str, status: int, seconds: float) -> None:
         """Count one finished exchange on ``route`` and its duration in seconds."""
-        status_class = _STATUS_CLASSES[status // 100] if 0 <= status < 600 else "0xx"
-        key = (route, status_class)
-        self.requests[key] = self.requests.get(key, 0) + 1
-        histogram = self.latency.get(route)
-        if histogram is None:
-            histogram = self.latency[route] = _Histogram()
-        histogram.counts[bisect_left(LATENCY_BUCKETS, seconds)] += 1
-        histogram.total += seconds
+        counters = self.routes.get(route)
+        if counters is None:
+            counters = self.routes[route] = _RouteCounters()
+        counters.statuses[status // 100 if 0 <= status < 600 else 0] += 1
+        counters.counts[bisect_left(LATENCY_BUCKETS, seconds)] += 1
+        counters.total += seconds
 
     def denial(self, stage: str) -> None:
         self.denials[stage] = self.denials.get(stage, 0) + 1
@@ -111,8 +112,10 @@ class GatewayCollector:
             "apiward_requests", "Finished exchanges by route and status class.",
             labels=["route", "status_class"],
         )
-        for (route, status_class), count in sorted(metrics.requests.items()):
-            requests.add_metric([route, status_class], count)
+        for route, counters in sorted(metrics.routes.items()):
+            for status_class, count in zip(_STATUS_CLASSES, list(counters.statuses), strict=True):
+                if count:
+                    requests.add_metric([route, status_class], count)
         yield requests
         yield self._latency()
         denials = CounterMetricFamily("apiward_denials", "Exchanges a stage denied.", labels=["stage"])
@@ -143,11 +146,11 @@ class GatewayCollector:
         )
         # repr() writes these bounds as prometheus_client itself does: 60.0, 0.0005.
         bounds = [*(repr(float(bound)) for bound in LATENCY_BUCKETS), "+Inf"]
-        for route, histogram in sorted(self._metrics.latency.items()):
+        for route, counters in sorted(self._metrics.routes.items()):
             cumulative = 0
             buckets: list[tuple[str, float]] = []
-            for bound, count in zip(bounds, list(histogram.counts), strict=True):
+            for bound, count in zip(bounds, list(counters.counts), strict=True):
                 cumulative += count
                 buckets.append((bound, cumulative))
-            family.add_metric([route], buckets, sum_value=histogram.total)
+            family.add_metric([route], buckets, sum_value=counters.total)
         return family
