@@ -5,7 +5,8 @@
 #   PROFILE is a policy in bench/policies/<PROFILE>.yaml; each is started on its own port,
 #   pinned to CPU 1 like nginx-plain, forwarding to the upstream stub on 127.0.0.1:19081.
 #   PROFILE:interpreted runs that gateway without the compiled extensions, so one run can
-#   compare both builds.
+#   compare both builds. The name `floor` runs bench/floor_proxy.py instead: a bare
+#   uvloop + httptools pass-through, the floor that the speed goals were set against.
 # Environment: REPS (default 3) and DURATION (seconds per wrk run, default 8) go to the
 # interleaved runner; RAW=file keeps one row per wrk run; BENCH_SCRIPT overrides the runner.
 #
@@ -39,9 +40,28 @@ if grep -q '@JWT_PUBLIC_KEY@' $(printf "$here/policies/%s.yaml " "${profiles[@]%
   export BENCH_AUTHORIZATION
 fi
 
+wait_listening() { # $1 port, $2 label of the log to show when it does not start
+  # Up to 120 s: a WAF profile compiles its signature database on a cold cache first.
+  for _ in $(seq 1200); do
+    ss -Hltn "sport = :$1" | grep -q . && return
+    sleep 0.1
+  done
+  echo "$2 did not start:" >&2
+  cat "$work/$2.log" >&2
+  exit 1
+}
+
 targets=()
 port=19090
 for target in "${profiles[@]}"; do
+  if [[ $target == floor ]]; then
+    taskset -c 1 "$root/.venv/bin/python" "$here/floor_proxy.py" "$port" 19081 >"$work/floor.log" 2>&1 &
+    pids+=($!)
+    wait_listening "$port" floor
+    targets+=("floor=http://127.0.0.1:$port")
+    port=$((port + 1))
+    continue
+  fi
   profile=${target%:interpreted}
   source_policy=$here/policies/$profile.yaml
   [[ -f $source_policy ]] || { echo "unknown profile $profile (no $source_policy)" >&2; exit 2; }
@@ -57,11 +77,7 @@ for target in "${profiles[@]}"; do
   fi
   PYTHONPATH=$python_path taskset -c 1 "$root/.venv/bin/apiward" gateway --config "$policy" >"$work/$label.log" 2>&1 &
   pids+=($!)
-  for _ in $(seq 100); do
-    ss -Hltn "sport = :$port" | grep -q . && break
-    sleep 0.1
-  done
-  ss -Hltn "sport = :$port" | grep -q . || { echo "gateway ($label) did not start:" >&2; cat "$work/$label.log" >&2; exit 1; }
+  wait_listening "$port" "$label"
   targets+=("$label=http://127.0.0.1:$port")
   port=$((port + 1))
 done
@@ -70,6 +86,7 @@ echo "# machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d:
 echo "# commit: $(git -C "$root" rev-parse --short HEAD)  profiles: ${profiles[*]}"
 for target in "${targets[@]}"; do
   label=${target%%=*}
+  [[ $label == floor ]] && continue
   echo "# $label: $(grep -h -o 'hot path [a-z]*' "$work/$label.log" || echo 'hot path unknown')"
 done
 bash "$runner" -r "${REPS:-3}" -d "${DURATION:-8}" "${targets[@]}"
