@@ -106,19 +106,38 @@ class Match:
     description: str
 
 
-@dataclass(slots=True)
 class Decision:
-    """The outcome of inspecting one request."""
+    """The outcome of inspecting one request.
 
-    score: int
-    threshold: int
-    matches: list[Match] = field(default_factory=list)
-    limit_anomalies: list[Anomaly] = field(default_factory=list)
-    deny_on_limit: bool = True
-    locations: list[str] = field(default_factory=list)
-    values: list[str] = field(default_factory=list)
-    typed: list[str] = field(default_factory=list)
-    """Locations of fields not scanned because the OpenAPI schema types them and they validate."""
+    A plain class rather than a dataclass, so that its per-request constructor is compiled.
+    """
+
+    __slots__ = ("deny_on_limit", "limit_anomalies", "locations", "matches", "score", "threshold", "typed",
+                 "values")
+
+    def __init__(
+        self,
+        score: int,
+        threshold: int,
+        matches: list[Match] | None = None,
+        limit_anomalies: list[Anomaly] | None = None,
+        deny_on_limit: bool = True,
+        locations: list[str] | None = None,
+        values: list[str] | None = None,
+        typed: list[str] | None = None,
+    ) -> None:
+        self.score = score
+        self.threshold = threshold
+        self.matches: list[Match] = matches if matches is not None else []
+        self.limit_anomalies: list[Anomaly] = limit_anomalies if limit_anomalies is not None else []
+        self.deny_on_limit = deny_on_limit
+        self.locations: list[str] = locations if locations is not None else []
+        self.values: list[str] = values if values is not None else []
+        self.typed: list[str] = typed if typed is not None else []
+        """Locations of fields not scanned because the OpenAPI schema types them and they validate."""
+
+    def __repr__(self) -> str:
+        return f"Decision(score={self.score!r}, threshold={self.threshold!r}, matches={self.matches!r})"
 
     @property
     def fields(self) -> list[Field]:

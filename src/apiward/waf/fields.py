@@ -8,7 +8,7 @@ keys are not, except for names that pollute prototypes, which become findings of
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote_plus
 
@@ -67,26 +67,32 @@ class Limits:
     max_graphql_batch: int = 10
 
 
-@dataclass(slots=True)
 class Extraction:
     """The fields of one request and the anomalies met while reading it.
 
     Locations and values are kept in two parallel lists, because building an object per field
-    costs more than the rest of the inspection of a typical request.
+    costs more than the rest of the inspection of a typical request. A plain class rather than
+    a dataclass, so that its per-request constructor is compiled.
     """
 
-    limits: Limits
-    locations: list[str] = field(default_factory=list)
-    values: list[str] = field(default_factory=list)
-    anomalies: list[Anomaly] = field(default_factory=list)
-    truncated: bool = False
-    defer_plain_json: bool = False
-    """Keep a JSON body that :func:`~apiward.waf.bodies.extract_body` finds plain as one text."""
-    deferred_json: tuple[str, Any] | None = None
-    """A plain JSON body's text and parsed document, walked into fields only if its text matches."""
-    headers_start: int = 0
-    headers_end: int = 0
-    """Index range of the header and cookie fields, whose clean values the engine remembers."""
+    __slots__ = (
+        "anomalies", "defer_plain_json", "deferred_json", "headers_end", "headers_start", "limits",
+        "locations", "truncated", "values",
+    )
+
+    def __init__(self, limits: Limits, *, defer_plain_json: bool = False) -> None:
+        self.limits = limits
+        self.locations: list[str] = []
+        self.values: list[str] = []
+        self.anomalies: list[Anomaly] = []
+        self.truncated = False
+        self.defer_plain_json = defer_plain_json
+        """Keep a JSON body that :func:`~apiward.waf.bodies.extract_body` finds plain as one text."""
+        self.deferred_json: tuple[str, Any] | None = None
+        """A plain JSON body's text and parsed document, walked into fields only if its text matches."""
+        self.headers_start = 0
+        self.headers_end = 0
+        """Index range of the header and cookie fields, whose clean values the engine remembers."""
 
     @property
     def fields(self) -> list[Field]:

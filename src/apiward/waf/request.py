@@ -7,24 +7,40 @@ and the corpus measurements build it from raw bytes with :func:`parse_raw_reques
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
 
 
 class RequestParseError(ValueError):
     """Raw bytes that are not an HTTP/1.x request this parser can read."""
 
 
-@dataclass(slots=True)
 class HttpRequest:
-    """Method, target, headers (lower-case names, in order) and the body as received."""
+    """Method, target, headers (lower-case names, in order) and the body as received.
 
-    method: str
-    path: str
-    """The path as sent on the request line, percent-encoding kept."""
-    query: str = ""
-    """The raw query string without the leading ``?``."""
-    headers: list[tuple[str, str]] = field(default_factory=list)
-    body: bytes = b""
+    A plain class rather than a dataclass: the gateway builds one per request, and a compiled
+    constructor costs a fraction of the generated dataclass one.
+    """
+
+    __slots__ = ("body", "headers", "method", "path", "query")
+
+    def __init__(
+        self,
+        method: str,
+        path: str,
+        query: str = "",
+        headers: list[tuple[str, str]] | None = None,
+        body: bytes = b"",
+    ) -> None:
+        self.method = method
+        self.path = path
+        """The path as sent on the request line, percent-encoding kept."""
+        self.query = query
+        """The raw query string without the leading ``?``."""
+        self.headers: list[tuple[str, str]] = headers if headers is not None else []
+        self.body = body
+
+    def __repr__(self) -> str:
+        return (f"HttpRequest(method={self.method!r}, path={self.path!r}, query={self.query!r}, "
+                f"headers={self.headers!r}, body={self.body!r})")
 
     def header(self, name: str) -> str | None:
         """Return the first value of header ``name`` (lower-case), or None."""
