@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import tempfile
 import time
 from pathlib import Path
@@ -36,17 +37,47 @@ TOKEN = (
 )
 
 
-def build_requests(token: str) -> dict[str, bytes]:
+def order_body(size: int = 1024) -> bytes:
+    """Return a JSON order of exactly ``size`` bytes, shaped like the wrk POST workload's body."""
+    items = [
+        {"sku": f"SKU-{number:04d}", "qty": number % 3 + 1, "price": 9.5 + number, "gift_wrap": False}
+        for number in range(1, 15)
+    ]
+    order = {
+        "customer_id": "c-1029384", "currency": "EUR", "items": items,
+        "shipping": {"name": "Jane Doe", "street": "1 Example Road", "city": "Springfield", "zip": "12345",
+                     "country": "DE"},
+        "coupon": None, "comment": "leave at door",
+    }
+    body = json.dumps(order, separators=(",", ":")).encode()
+    if len(body) > size:
+        raise ValueError(f"the order is {len(body)} bytes, more than {size}")
+    # Spaces before the closing brace are JSON whitespace, so the body stays a valid document.
+    return body[:-1] + b" " * (size - len(body)) + b"}"
+
+
+def build_requests(token: str, item: int = 42) -> dict[str, bytes]:
     """Return the benchmark's GET and 1 KB POST with ``token`` as the bearer token."""
     fields = (
         "Host: api.example.test\r\nUser-Agent: bench-client/1.0\r\nAccept: application/json\r\n"
         f"Authorization: Bearer {token}\r\nX-Request-Id: 6f1c2b8e-5d0a-4c1e-9a57-3b2f8e4d7c10\r\n"
     )
+    body = order_body()
     return {
-        "get": f"GET /api/v1/items/42?sort=asc&limit=10 HTTP/1.1\r\n{fields}\r\n".encode(),
+        "get": f"GET /api/v1/items/{item}?sort=asc&limit=10 HTTP/1.1\r\n{fields}\r\n".encode(),
         "post": (f"POST /api/v1/orders HTTP/1.1\r\n{fields}Content-Type: application/json\r\n"
-                 "Content-Length: 1024\r\n\r\n").encode() + b"{" + b" " * 1022 + b"}",
+                 f"Content-Length: {len(body)}\r\n\r\n").encode() + body,
     }
+
+
+def unique_gets(token: str, count: int) -> list[bytes]:
+    """Return ``count`` GETs that differ in the item id and a query value, so no memo ever hits."""
+    return [
+        f"GET /api/v1/items/{number}?sort=asc&limit={number} HTTP/1.1\r\nHost: api.example.test\r\n"
+        f"User-Agent: bench-client/1.0\r\nAccept: application/json\r\nAuthorization: Bearer {token}\r\n"
+        f"X-Request-Id: 6f1c2b8e-5d0a-4c1e-9a57-3b2f8e4d7c10\r\n\r\n".encode()
+        for number in range(1_000_000, 1_000_000 + count)
+    ]
 
 
 REQUESTS = build_requests(TOKEN)
@@ -56,6 +87,7 @@ RESPONSE = (
     b"Content-Type: application/json\r\nContent-Length: %d\r\nConnection: keep-alive\r\n\r\n" % len(BODY)
 ) + BODY
 ROUNDS = 9
+WARM_UP = 2000
 
 
 class CountingTransport:
@@ -83,8 +115,8 @@ class CountingTransport:
         pass
 
 
-async def measure(policy_path: Path, workload: str, requests: int) -> list[float]:
-    """Return the µs of process CPU time per request of each round."""
+async def measure(policy_path: Path, sequence: list[bytes], requests: int) -> list[float]:
+    """Return the µs of process CPU time per request of each round, sending ``sequence`` in turn."""
     gateway = Gateway(policy_path, watch=False)
     gateway.loop = asyncio.get_running_loop()
     gateway.compiled = compile_policy(load_policy(policy_path), policy_path)
@@ -98,16 +130,18 @@ async def measure(policy_path: Path, workload: str, requests: int) -> list[float
     client = ClientConnection(gateway, "http")
     transport = CountingTransport()
     client.connection_made(transport)  # type: ignore[arg-type]
-    request = REQUESTS[workload]
+    position = 0
 
     def one() -> None:
-        client.data_received(request)
+        nonlocal position
+        client.data_received(sequence[position])
+        position = (position + 1) % len(sequence)
         upstream.data_received(RESPONSE)
 
-    for _ in range(2000):
+    for _ in range(WARM_UP):
         one()
-    if transport.writes != 2000:
-        raise SystemExit(f"expected one response write per request, got {transport.writes} for 2000")
+    if transport.writes != WARM_UP:
+        raise SystemExit(f"expected one response write per request, got {transport.writes} for {WARM_UP}")
     rounds = []
     for _ in range(ROUNDS):
         started = time.process_time()
@@ -120,17 +154,22 @@ async def measure(policy_path: Path, workload: str, requests: int) -> list[float
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("workloads", nargs="*", help="get, post, or both (the default)")
+    parser.add_argument(
+        "workloads", nargs="*",
+        help="get, post (the default is both), or get-unique: GETs that all differ in the item id and "
+             "a query value, so that no memo in the gateway or the WAF can hit",
+    )
     parser.add_argument("--policy", type=Path, default=HERE / "policies" / "core.yaml")
     parser.add_argument("--requests", type=int, default=20_000, help="requests per round")
     args = parser.parse_args()
-    unknown = set(args.workloads) - set(REQUESTS)
+    unknown = set(args.workloads) - {*REQUESTS, "get-unique"}
     if unknown:
-        parser.error(f"unknown workload {sorted(unknown)[0]!r}; expected get or post")
+        parser.error(f"unknown workload {sorted(unknown)[0]!r}; expected get, post or get-unique")
     with tempfile.TemporaryDirectory() as directory:
         # The benchmark policies carry port placeholders. Nothing listens here, so any port fits.
         policy = Path(directory) / "policy.yaml"
         text = args.policy.read_text().replace("@PORT@", "19099").replace("@ADMIN_PORT@", "19199")
+        token = TOKEN
         if "@JWT_PUBLIC_KEY@" in text:
             # The access profiles verify RS256 tokens: make a key and send a token it verifies.
             token = write_key_and_token(Path(directory))
@@ -138,7 +177,11 @@ def main() -> None:
             REQUESTS.update(build_requests(token))
         policy.write_text(text)
         for workload in args.workloads or ["get", "post"]:
-            rounds = uvloop.run(measure(policy, workload, args.requests))
+            if workload == "get-unique":
+                sequence = unique_gets(token, WARM_UP + ROUNDS * args.requests)
+            else:
+                sequence = [REQUESTS[workload]]
+            rounds = uvloop.run(measure(policy, sequence, args.requests))
             print(f"{workload}: best {rounds[0]:.2f} µs, median {rounds[ROUNDS // 2]:.2f} µs per request")
 
 

@@ -35,10 +35,10 @@ _DECODABLE = re.compile(r"[%&\\\x00'\"^`$]|/\*|IFS")
 """Text that some decoding step can remove or change; values without it skip decoding."""
 _LIBINJECTION_HINT = re.compile(r"[;'\"`#(<]|--|/\*")
 """Text without any of these cannot make libinjection report SQL or HTML, so it skips the checks."""
-CLEAN_HEADER_CACHE_MAX = 4096
-"""Header values remembered as clean per engine; the cache is emptied when full."""
-CLEAN_HEADER_VALUE_MAX = 2048
-"""Longer header values are not remembered, which bounds the cache to about 8 MB per engine."""
+CLEAN_FIELD_MEMO_MAX = 4096
+"""Field values remembered as clean per engine; the memo is emptied when full."""
+CLEAN_FIELD_VALUE_MAX = 2048
+"""Longer values are not remembered, which bounds the memo to about 8 MB per engine."""
 _CATEGORY = {
     "ssrf": "API7:2023",
     "prototype-pollution": "API3:2023",
@@ -175,8 +175,9 @@ class Engine:
         self.scratch = hyperscan.Scratch(self.database)
         self.database.scratch = self.scratch
         self.prescan = JsonPrescan(active)
-        self._clean_headers: dict[tuple[str, str], None] = {}
-        """Header fields (location, value) that matched nothing; clients repeat them on every request."""
+        self._clean: dict[str, set[str]] = {}
+        """Values that were scanned and matched nothing, by field location (see :meth:`_skip_clean`)."""
+        self._clean_count = 0
 
     def inspect(self, request: HttpRequest, *, body: bool = True, report_fields: bool = True) -> Decision:
         """Inspect the head of ``request`` and, when ``body`` is true, its body.
@@ -225,11 +226,7 @@ class Engine:
         """
         if extraction.deferred_json is not None:
             self._expand_deferred_json(extraction)
-        locations = extraction.locations
-        values = extraction.values
-        fresh: list[tuple[str, str]] = []
-        if extraction.headers_end > extraction.headers_start:
-            locations, values, fresh = self._skip_clean_headers(extraction)
+        locations, values = self._skip_clean(extraction.locations, extraction.values)
         typed: list[str] = []
         if validators:
             locations, values, typed = _untyped_fields(locations, values, validators)
@@ -248,8 +245,8 @@ class Engine:
         matches = self._scan(buffer, texts, owners, locations)
         if self.settings.libinjection and _LIBINJECTION_HINT.search(buffer) is not None:
             matches.extend(self._libinjection(texts, owners, locations))
-        if fresh:
-            self._remember_clean_headers(fresh, matches)
+        if values:
+            self._remember_clean(locations, values, matches)
         for anomaly in extraction.anomalies:
             if not anomaly.limit:
                 matches.append(
@@ -284,42 +281,53 @@ class Engine:
         if self.prescan.needs_walk(text):
             walk_json(document, "$", 0, extraction)
 
-    def _skip_clean_headers(
-        self, extraction: Extraction
-    ) -> tuple[list[str], list[str], list[tuple[str, str]]]:
-        """Leave out header fields that matched nothing before, and list the others as fresh.
+    def forget_clean_fields(self) -> None:
+        """Empty the memo of clean values, so the next inspection scans every field."""
+        self._clean.clear()
+        self._clean_count = 0
 
-        A header value's matches depend only on its location and value, because matches that
-        span two fields are dropped, so a value found clean once stays clean for this engine.
+    def is_known_clean(self, location: str, value: str) -> bool:
+        """Tell whether ``value`` at ``location`` was scanned before and matched nothing."""
+        known = self._clean.get(location)
+        return known is not None and value in known
+
+    def _skip_clean(self, locations: list[str], values: list[str]) -> tuple[list[str], list[str]]:
+        """Leave out the fields whose value matched nothing before at the same location.
+
+        A field's matches depend only on its location and value: signatures apply by location,
+        matches that span two fields are dropped, and the decoded forms of a value depend on the
+        value alone. So a value found clean once stays clean for this engine. Clients repeat most
+        header values and many path and query values, and those then skip the scan.
         """
-        start, end = extraction.headers_start, extraction.headers_end
-        locations = extraction.locations[:start]
-        values = extraction.values[:start]
-        fresh: list[tuple[str, str]] = []
-        clean = self._clean_headers
-        for location, value in zip(
-            extraction.locations[start:end], extraction.values[start:end], strict=True
-        ):
-            key = (location, value)
-            if key in clean:
+        clean = self._clean
+        if not clean:
+            return locations, values
+        kept_locations: list[str] = []
+        kept_values: list[str] = []
+        for location, value in zip(locations, values, strict=True):
+            known = clean.get(location)
+            if known is not None and value in known:
                 continue
-            locations.append(location)
-            values.append(value)
-            if len(value) <= CLEAN_HEADER_VALUE_MAX:
-                fresh.append(key)
-        locations += extraction.locations[end:]
-        values += extraction.values[end:]
-        return locations, values, fresh
+            kept_locations.append(location)
+            kept_values.append(value)
+        return kept_locations, kept_values
 
-    def _remember_clean_headers(self, fresh: list[tuple[str, str]], matches: list[Match]) -> None:
+    def _remember_clean(self, locations: list[str], values: list[str], matches: list[Match]) -> None:
+        """Remember the scanned values at locations where nothing matched."""
         matched = {match.location for match in matches}
-        clean = self._clean_headers
-        for key in fresh:
-            if key[0] in matched:
+        clean = self._clean
+        for location, value in zip(locations, values, strict=True):
+            if location in matched or len(value) > CLEAN_FIELD_VALUE_MAX:
                 continue
-            if len(clean) >= CLEAN_HEADER_CACHE_MAX:
+            if self._clean_count >= CLEAN_FIELD_MEMO_MAX:
                 clean.clear()
-            clean[key] = None
+                self._clean_count = 0
+            known = clean.get(location)
+            if known is None:
+                known = clean[location] = set()
+            if value not in known:
+                known.add(value)
+                self._clean_count += 1
 
     def _scan(
         self, joined: str, texts: list[str], owners: list[tuple[int, tuple[str, ...]]], locations: list[str]

@@ -76,8 +76,7 @@ class Extraction:
     """
 
     __slots__ = (
-        "anomalies", "defer_plain_json", "deferred_json", "headers_end", "headers_start", "limits",
-        "locations", "truncated", "values",
+        "anomalies", "defer_plain_json", "deferred_json", "limits", "locations", "truncated", "values",
     )
 
     def __init__(self, limits: Limits, *, defer_plain_json: bool = False) -> None:
@@ -90,9 +89,6 @@ class Extraction:
         """Keep a JSON body that :func:`~apiward.waf.bodies.extract_body` finds plain as one text."""
         self.deferred_json: tuple[str, Any] | None = None
         """A plain JSON body's text and parsed document, walked into fields only if its text matches."""
-        self.headers_start = 0
-        self.headers_end = 0
-        """Index range of the header and cookie fields, whose clean values the engine remembers."""
 
     @property
     def fields(self) -> list[Field]:
@@ -163,10 +159,8 @@ def extract_head(
     extraction.add("path", request.path)
     if request.query:
         add_pairs(extraction, "query", request.query)
-    extraction.headers_start = len(extraction.values)
     for name, value in request.headers:
         if name == "cookie":
             add_cookies(extraction, value)
         elif name not in skipped and value:
             extraction.add(f"header.{name}", value)
-    extraction.headers_end = len(extraction.values)

@@ -1,4 +1,4 @@
-"""The engine's shortcuts (JSON prescan, clean-header cache) find exactly what the full inspection finds."""
+"""The engine's shortcuts (JSON prescan, clean-value memo) find exactly what the full inspection finds."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import base64
 import orjson
 import pytest
 
-from apiward.waf.engine import Engine, Settings
+from apiward.waf.engine import CLEAN_FIELD_MEMO_MAX, Engine, Settings
 from apiward.waf.fields import Limits
 from apiward.waf.request import HttpRequest
 
@@ -35,8 +35,8 @@ def reference() -> Engine:
 @pytest.mark.parametrize("document", BODIES)
 def test_prescan_matches_full_walk(engine: Engine, reference: Engine, document: object) -> None:
     request = HttpRequest("POST", "/orders", "", HEADERS, orjson.dumps(document))
-    # An empty clean-header cache makes the reference inspect every header field.
-    reference._clean_headers.clear()
+    # An empty clean-value memo makes the reference scan every field.
+    reference.forget_clean_fields()
     full = reference.inspect(request)
     fast = engine.inspect(request, report_fields=False)
     assert fast.score == full.score
@@ -63,7 +63,7 @@ def test_cached_header_stays_clean_and_attack_still_found() -> None:
     engine = Engine(Settings(paranoia=1))
     clean = HttpRequest("GET", "/items", "", [("host", "a.test"), ("user-agent", "client/1.0")])
     assert engine.inspect(clean).score == 0
-    assert ("header.user-agent", "client/1.0") in engine._clean_headers
+    assert engine.is_known_clean("header.user-agent", "client/1.0")
     assert engine.inspect(clean).score == 0
     shellshock = "() { :; }; /bin/bash -c id"
     attack = HttpRequest("GET", "/items", "", [("host", "a.test"), ("user-agent", shellshock)])
@@ -72,7 +72,31 @@ def test_cached_header_stays_clean_and_attack_still_found() -> None:
     assert first.blocked
     assert second.blocked
     assert second.score == first.score
-    assert ("header.user-agent", shellshock) not in engine._clean_headers
+    assert not engine.is_known_clean("header.user-agent", shellshock)
+
+
+def test_clean_query_value_memo_per_location() -> None:
+    engine = Engine(Settings(paranoia=1))
+    headers = [("host", "a.test")]
+    assert engine.inspect(HttpRequest("GET", "/items/42", "sort=asc", headers)).score == 0
+    assert engine.is_known_clean("query.sort", "asc")
+    assert engine.is_known_clean("path", "/items/42")
+    assert not engine.is_known_clean("query.order", "asc")
+    attack = HttpRequest("GET", "/items/42", "sort=asc&q=1' union select password from users--", headers)
+    first = engine.inspect(attack)
+    second = engine.inspect(attack)
+    assert first.blocked
+    assert second.blocked
+    assert second.score == first.score
+    assert not engine.is_known_clean("query.q", "1' union select password from users--")
+
+
+def test_clean_memo_emptied_when_full() -> None:
+    engine = Engine(Settings(paranoia=1))
+    for number in range(CLEAN_FIELD_MEMO_MAX + 1):
+        engine.inspect(HttpRequest("GET", f"/items/{number}", "", [("host", "a.test")]))
+    assert engine.is_known_clean("path", f"/items/{CLEAN_FIELD_MEMO_MAX}")
+    assert not engine.is_known_clean("path", "/items/0")
 
 
 def test_field_limit_counts_head_and_body() -> None:
