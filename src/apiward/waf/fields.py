@@ -120,8 +120,32 @@ class Extraction:
         self.anomalies.append(Anomaly(code, "protocol", location, message, limit=True))
 
 
+_locations: dict[tuple[str, str], str] = {}
+LOCATION_MEMO_MAX = 4096
+LOCATION_NAME_MAX = 64
+"""Longer names are not remembered, which bounds the memo to well under 1 MB."""
+
+
+def location_of(prefix: str, name: str) -> str:
+    """Return ``prefix.name``, one shared string per pair seen recently.
+
+    Requests repeat the same header and parameter names, and a shared string has its hash
+    computed once, which the engine's per-location lookups then reuse.
+    """
+    if len(name) > LOCATION_NAME_MAX:
+        return f"{prefix}.{name}"
+    key = (prefix, name)
+    location = _locations.get(key)
+    if location is None:
+        if len(_locations) >= LOCATION_MEMO_MAX:
+            _locations.clear()
+        location = _locations[key] = f"{prefix}.{name}"
+    return location
+
+
 def add_pairs(extraction: Extraction, prefix: str, text: str, separator: str = "&") -> None:
     """Add the names and values of ``a=1&b=2`` text (query strings, form bodies)."""
+    name_location = f"{prefix}-name"
     for pair in text.split(separator):
         if not pair:
             continue
@@ -130,7 +154,7 @@ def add_pairs(extraction: Extraction, prefix: str, text: str, separator: str = "
             name = unquote_plus(name, errors="replace")
             if "\r" in name or "\n" in name:
                 extraction.anomaly(
-                    "line_break_in_name", "protocol", f"{prefix}-name", "parameter name has a line break"
+                    "line_break_in_name", "protocol", name_location, "parameter name has a line break"
                 )
             name = name.strip()
             inner_name, inner_equals, inner_value = name.partition("=")
@@ -138,9 +162,9 @@ def add_pairs(extraction: Extraction, prefix: str, text: str, separator: str = "
                 # The client encoded the "=" (a%3Dx). A parser that decodes before it splits
                 # reads the text after "=" as the value, so it is inspected as a value too.
                 extraction.add(f"{prefix}.{inner_name}", inner_value)
-        extraction.add(f"{prefix}-name", name)
+        extraction.add(name_location, name)
         if equals and value:
-            extraction.add(f"{prefix}.{name}", value.replace("+", " "))
+            extraction.add(location_of(prefix, name), value.replace("+", " "))
 
 
 def add_cookies(extraction: Extraction, header: str) -> None:
@@ -163,4 +187,4 @@ def extract_head(
         if name == "cookie":
             add_cookies(extraction, value)
         elif name not in skipped and value:
-            extraction.add(f"header.{name}", value)
+            extraction.add(location_of("header", name), value)
