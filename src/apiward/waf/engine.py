@@ -304,7 +304,9 @@ class Engine:
             return locations, values
         kept_locations: list[str] = []
         kept_values: list[str] = []
-        for location, value in zip(locations, values, strict=True):
+        for index in range(len(values)):
+            location = locations[index]
+            value = values[index]
             known = clean.get(location)
             if known is not None and value in known:
                 continue
@@ -316,7 +318,9 @@ class Engine:
         """Remember the scanned values at locations where nothing matched."""
         matched = {match.location for match in matches}
         clean = self._clean
-        for location, value in zip(locations, values, strict=True):
+        for index in range(len(values)):
+            location = locations[index]
+            value = values[index]
             if location in matched or len(value) > CLEAN_FIELD_VALUE_MAX:
                 continue
             if self._clean_count >= CLEAN_FIELD_MEMO_MAX:

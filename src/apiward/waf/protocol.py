@@ -175,7 +175,23 @@ def _check_accept_charsets(value: str, extraction: Extraction) -> None:
             return
 
 
+_valid_content_types: set[str] = set()
+"""Content-Type values that passed every check; clients send the same few on every request."""
+VALID_CONTENT_TYPES_MAX = 1024
+
+
 def _check_content_type(value: str, extraction: Extraction) -> None:
+    if value in _valid_content_types:
+        return
+    found = len(extraction.anomalies)
+    _record_content_type_anomalies(value, extraction)
+    if len(extraction.anomalies) == found and len(value) <= 256:
+        if len(_valid_content_types) >= VALID_CONTENT_TYPES_MAX:
+            _valid_content_types.clear()
+        _valid_content_types.add(value)
+
+
+def _record_content_type_anomalies(value: str, extraction: Extraction) -> None:
     if not _MEDIA_TYPE.match(value):
         extraction.anomaly(
             "invalid_content_type", "protocol", "header.content-type", f"invalid media type {value[:60]!r}"
