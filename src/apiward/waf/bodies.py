@@ -161,7 +161,9 @@ def _extract_json(text: str, extraction: Extraction, *, defer: bool) -> bool:
     except orjson.JSONDecodeError:
         return False
     if defer and _within_limits(text, extraction):
-        extraction.deferred_json = (text, document)
+        strings: list[str] = []
+        json_strings(document, strings)
+        extraction.deferred_json = (document, strings)
     else:
         walk_json(document, "$", 0, extraction)
     return True
@@ -185,12 +187,7 @@ def walk_json(node: Any, path: str, depth: int, extraction: Extraction) -> None:
         return
     if type(node) is dict:
         for key, value in node.items():
-            plain = _PLAIN_KEYS.get(key)
-            if plain is None:
-                plain = _is_plain_key(key)
-                if len(_PLAIN_KEYS) < _PLAIN_KEYS_MAX:
-                    _PLAIN_KEYS[key] = plain
-            if not plain:
+            if not _plain_key(key):
                 _check_key(key, path, extraction)
                 extraction.add(f"{KEY_PREFIX}{path}.{key}", key)
             kind = type(value)
@@ -207,6 +204,37 @@ def walk_json(node: Any, path: str, depth: int, extraction: Extraction) -> None:
                 walk_json(value, f"{path}[{index}]", depth + 1, extraction)
     elif type(node) is str:
         extraction.add(f"body.{path}", node)
+
+
+def json_strings(node: Any, strings: list[str]) -> None:
+    """Collect the strings that :func:`walk_json` adds as fields: string values and non-plain keys."""
+    if type(node) is dict:
+        for key, value in node.items():
+            if not _plain_key(key):
+                strings.append(key)
+            kind = type(value)
+            if kind is str:
+                strings.append(value)
+            elif kind is dict or kind is list:
+                json_strings(value, strings)
+    elif type(node) is list:
+        for value in node:
+            kind = type(value)
+            if kind is str:
+                strings.append(value)
+            elif kind is dict or kind is list:
+                json_strings(value, strings)
+    elif type(node) is str:
+        strings.append(node)
+
+
+def _plain_key(key: str) -> bool:
+    plain = _PLAIN_KEYS.get(key)
+    if plain is None:
+        plain = _is_plain_key(key)
+        if len(_PLAIN_KEYS) < _PLAIN_KEYS_MAX:
+            _PLAIN_KEYS[key] = plain
+    return plain
 
 
 def _is_plain_key(key: str) -> bool:

@@ -276,9 +276,9 @@ class Engine:
 
     def _expand_deferred_json(self, extraction: Extraction) -> None:
         assert extraction.deferred_json is not None
-        text, document = extraction.deferred_json
+        document, strings = extraction.deferred_json
         extraction.deferred_json = None
-        if self.prescan.needs_walk(text):
+        if self.prescan.needs_walk(strings):
             walk_json(document, "$", 0, extraction)
 
     def forget_clean_fields(self) -> None:

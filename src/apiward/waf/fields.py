@@ -87,8 +87,9 @@ class Extraction:
         self.truncated = False
         self.defer_plain_json = defer_plain_json
         """Keep a JSON body that :func:`~apiward.waf.bodies.extract_body` finds plain as one text."""
-        self.deferred_json: tuple[str, Any] | None = None
-        """A plain JSON body's text and parsed document, walked into fields only if its text matches."""
+        self.deferred_json: tuple[Any, list[str]] | None = None
+        """A plain JSON body's parsed document and its inspectable strings, walked into fields only if
+        one of the strings matches."""
 
     @property
     def fields(self) -> list[Field]:

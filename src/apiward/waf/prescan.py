@@ -1,10 +1,11 @@
-"""One hyperscan pass over a whole JSON body, to skip splitting clean bodies into fields.
+"""One hyperscan pass over a JSON body's strings, to skip splitting clean bodies into fields.
 
-Splitting a JSON body into located fields costs more in Python than scanning it. For most API
-bodies nothing matches, so the engine first scans the body text as it is, with the signatures
-that can apply to JSON keys or string values plus a few gate patterns. Only when something hits
-is the body walked into fields and inspected one field at a time, which finds the same matches
-the walk would have found from the start.
+Splitting a JSON body into located fields costs more than scanning its strings. For most API
+bodies nothing matches, so the engine first scans the strings that the field walk would inspect
+(string values and keys that are not plain identifiers), joined by line breaks, with the
+signatures that can apply to JSON keys or string values plus a few gate patterns. Only when
+something hits is the body walked into fields and inspected one field at a time, which finds the
+same matches the walk would have found from the start.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ _GATES = (
         paranoia=1,
         score=0,
         description="text that decoding, libinjection or the key checks act on",
-        pattern=r"[\\%&\x00'^`$;#(<]|--|/\*|IFS|__proto__|constructor|prototype",
+        pattern=r"[\\%&\x00'\"^`$;#(<]|--|/\*|IFS|__proto__|constructor|prototype",
         case_sensitive=True,
     ),
     Signature(
@@ -44,9 +45,10 @@ _GATES = (
 )
 """Patterns whose hit sends a body to the field walk although no signature matched.
 
-The first finds what makes the walk do more than a signature scan: escapes, decodable
-characters, the characters that make libinjection run, and key names of query operators or
-prototypes. The second finds strings that could decode from base64 to text.
+The first finds what makes the walk do more than a signature scan: decodable characters, the
+characters that make libinjection run (the double quote among them, which the scanned strings
+contain unescaped), and key names of query operators or prototypes. The second finds strings
+that could decode from base64 to text.
 """
 
 
@@ -57,6 +59,12 @@ def applies_to_json(signature: Signature) -> bool:
     return any(prefix.startswith("body.") or "body.$.".startswith(prefix) for prefix in signature.scope)
 
 
+CLEAN_STRINGS_MAX = 4096
+"""Strings remembered as clean per prescan; the memo is emptied when full."""
+CLEAN_STRING_LENGTH_MAX = 256
+"""Longer strings are not remembered, which bounds the memo to about 1 MB."""
+
+
 class JsonPrescan:
     """A database of the JSON-applicable signatures and the gate patterns, scanned once per body."""
 
@@ -64,15 +72,22 @@ class JsonPrescan:
         applicable = [signature for signature in signatures if applies_to_json(signature)]
         self.database = load_database([*applicable, *_GATES])
         self.database.scratch = hyperscan.Scratch(self.database)
+        self._clean: set[str] = set()
+        """Strings whose scan found no reason to walk. A string's hits do not depend on its
+        neighbours, because each string is a line of its own and the walk drops matches that span
+        two fields, so a clean string can be left out of later scans."""
 
-    def needs_walk(self, text: str) -> bool:
-        """Say whether the JSON ``text`` must be walked into fields, stopping at the first reason.
+    def needs_walk(self, strings: list[str]) -> bool:
+        """Say whether a JSON body with these ``strings`` must be walked into fields.
 
-        Quotes become line breaks, so each string is one line as in the engine's joined field
-        buffer, and anchored signatures match the same. Keys and punctuation only add lines, so
-        they can cause extra walks but never hide a match.
+        Each string is one line, as in the engine's joined field buffer, so anchored signatures
+        match the same. The scan stops at the first reason to walk.
         """
-        data = text.replace('"', "\n").encode("utf-8", "replace")
+        clean = self._clean
+        fresh = [text for text in strings if text not in clean]
+        if not fresh:
+            return False
+        data = "\n".join(fresh).encode("utf-8", "replace")
         found = False
 
         def on_match(ident: int, _start: int, end: int, _flags: int, _context: object) -> bool:
@@ -87,4 +102,15 @@ class JsonPrescan:
         # on_match stops the scan at the first reason to walk, which hyperscan reports as an error.
         with contextlib.suppress(hyperscan.ScanTerminated):
             self.database.scan(data, match_event_handler=on_match)
+        if not found:
+            self._remember(fresh)
         return found
+
+    def _remember(self, strings: list[str]) -> None:
+        clean = self._clean
+        for text in strings:
+            if len(text) > CLEAN_STRING_LENGTH_MAX:
+                continue
+            if len(clean) >= CLEAN_STRINGS_MAX:
+                clean.clear()
+            clean.add(text)

@@ -24,6 +24,12 @@ BODIES = [
     {"user": {"$ne": None}},
     {"sql": "1 or /*+hint*/ true"},
     {"plain": "x" * 40, "id": "6f1c2b8e-5d0a-4c1e-9a57-3b2f8e4d7c10"},
+    {"login": 'admin" or "1"="1'},
+    {"header": "value\r\nSet-Cookie: session=attacker"},
+    {"escaped_sql": "\u0027 union select 1--"},
+    {"Mixed_Case_Key_Name": "plain words"},
+    {"$where": "sleep(100)"},
+    {"list": ["a", {"b": ["<img src=x onerror=alert(1)>"]}]},
 ]
 
 
