@@ -37,17 +37,23 @@ TOKEN = (
 )
 
 
-def order_body(size: int = 1024) -> bytes:
-    """Return a JSON order of exactly ``size`` bytes, shaped like the wrk POST workload's body."""
+def order_body(size: int = 1024, serial: int = 0) -> bytes:
+    """Return a JSON order of exactly ``size`` bytes, shaped like the wrk POST workload's body.
+
+    A non-zero ``serial`` goes into every string value, so that orders with different serials
+    share no string a memo could remember. It follows a period, which keeps the values out of the
+    base64 alphabet as the plain values are.
+    """
+    tag = f".{serial}" if serial else ""
     items = [
-        {"sku": f"SKU-{number:04d}", "qty": number % 3 + 1, "price": 9.5 + number, "gift_wrap": False}
+        {"sku": f"SKU-{number:04d}{tag}", "qty": number % 3 + 1, "price": 9.5 + number, "gift_wrap": False}
         for number in range(1, 15)
     ]
     order = {
-        "customer_id": "c-1029384", "currency": "EUR", "items": items,
-        "shipping": {"name": "Jane Doe", "street": "1 Example Road", "city": "Springfield", "zip": "12345",
-                     "country": "DE"},
-        "coupon": None, "comment": "leave at door",
+        "customer_id": f"c-1029384{tag}", "currency": f"EUR{tag}", "items": items,
+        "shipping": {"name": f"Jane Doe{tag}", "street": f"1 Example Road{tag}", "city": f"Springfield{tag}",
+                     "zip": f"12345{tag}", "country": f"DE{tag}"},
+        "coupon": None, "comment": f"leave at door{tag}",
     }
     body = json.dumps(order, separators=(",", ":")).encode()
     if len(body) > size:
@@ -68,6 +74,17 @@ def build_requests(token: str, item: int = 42) -> dict[str, bytes]:
         "post": (f"POST /api/v1/orders HTTP/1.1\r\n{fields}Content-Type: application/json\r\n"
                  f"Content-Length: {len(body)}\r\n\r\n").encode() + body,
     }
+
+
+def unique_posts(token: str, count: int) -> list[bytes]:
+    """Return ``count`` 1 KB POSTs whose bodies share no string value, so no memo ever hits."""
+    fields = (
+        "Host: api.example.test\r\nUser-Agent: bench-client/1.0\r\nAccept: application/json\r\n"
+        f"Authorization: Bearer {token}\r\nX-Request-Id: 6f1c2b8e-5d0a-4c1e-9a57-3b2f8e4d7c10\r\n"
+        "Content-Type: application/json\r\nContent-Length: 1536\r\n\r\n"
+    ).encode()
+    head = b"POST /api/v1/orders HTTP/1.1\r\n" + fields
+    return [head + order_body(1536, number) for number in range(1_000_000, 1_000_000 + count)]
 
 
 def unique_gets(token: str, count: int) -> list[bytes]:
@@ -156,15 +173,17 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument(
         "workloads", nargs="*",
-        help="get, post (the default is both), or get-unique: GETs that all differ in the item id and "
-             "a query value, so that no memo in the gateway or the WAF can hit",
+        help="get, post (the default is both), get-unique (GETs that all differ in the item id and a "
+             "query value) or post-unique (1.5 KB POSTs whose bodies share no string value), on which "
+             "no memo in the gateway or the WAF can hit",
     )
     parser.add_argument("--policy", type=Path, default=HERE / "policies" / "core.yaml")
     parser.add_argument("--requests", type=int, default=20_000, help="requests per round")
     args = parser.parse_args()
-    unknown = set(args.workloads) - {*REQUESTS, "get-unique"}
+    unknown = set(args.workloads) - {*REQUESTS, "get-unique", "post-unique"}
     if unknown:
-        parser.error(f"unknown workload {sorted(unknown)[0]!r}; expected get, post or get-unique")
+        expected = "get, post, get-unique or post-unique"
+        parser.error(f"unknown workload {sorted(unknown)[0]!r}; expected {expected}")
     with tempfile.TemporaryDirectory() as directory:
         # The benchmark policies carry port placeholders. Nothing listens here, so any port fits.
         policy = Path(directory) / "policy.yaml"
@@ -179,6 +198,8 @@ def main() -> None:
         for workload in args.workloads or ["get", "post"]:
             if workload == "get-unique":
                 sequence = unique_gets(token, WARM_UP + ROUNDS * args.requests)
+            elif workload == "post-unique":
+                sequence = unique_posts(token, WARM_UP + ROUNDS * args.requests)
             else:
                 sequence = [REQUESTS[workload]]
             rounds = uvloop.run(measure(policy, sequence, args.requests))
