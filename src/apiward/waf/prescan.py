@@ -80,14 +80,16 @@ class JsonPrescan:
     def needs_walk(self, strings: list[str]) -> bool:
         """Say whether a JSON body with these ``strings`` must be walked into fields.
 
-        Each string is one line, as in the engine's joined field buffer, so anchored signatures
-        match the same. The scan stops at the first reason to walk.
+        Each string is one line ended by a line break, as in the engine's joined field buffer, so
+        anchored signatures match the same. The scan stops at the first reason to walk.
         """
         clean = self._clean
         fresh = [text for text in strings if text not in clean]
         if not fresh:
             return False
-        data = "\n".join(fresh).encode("utf-8", "replace")
+        # Every string ends with a line break, as each field does in the engine's buffer: some
+        # signatures need a character after the value (``http://127.1`` then a line break).
+        data = ("\n".join(fresh) + "\n").encode("utf-8", "replace")
         found = False
 
         def on_match(ident: int, _start: int, end: int, _flags: int, _context: object) -> bool:

@@ -30,6 +30,7 @@ BODIES = [
     {"Mixed_Case_Key_Name": "plain words"},
     {"$where": "sleep(100)"},
     {"list": ["a", {"b": ["<img src=x onerror=alert(1)>"]}]},
+    {"name": "Jenny", "variables": {"cta_url": "http://127.1"}},
 ]
 
 
