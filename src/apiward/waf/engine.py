@@ -230,6 +230,10 @@ class Engine:
         typed: list[str] = []
         if validators:
             locations, values, typed = _untyped_fields(locations, values, validators)
+        if not values and not extraction.anomalies:
+            # Every field is known clean, typed by the schema, or absent: nothing can score.
+            return Decision(0, self.settings.threshold, deny_on_limit=self.settings.on_limit == "deny",
+                            locations=extraction.locations, values=extraction.values, typed=typed)
 
         joined = "\n".join(values)
         if _DECODABLE.search(joined) is None:
@@ -539,6 +543,8 @@ def _category(attack_class: str) -> str:
 
 
 def _score(matches: list[Match]) -> int:
+    if not matches:
+        return 0
     best: dict[str, int] = {}
     for match in matches:
         best[match.rule_id] = max(best.get(match.rule_id, 0), match.score)

@@ -121,10 +121,12 @@ class Extraction:
         self.anomalies.append(Anomaly(code, "protocol", location, message, limit=True))
 
 
-_locations: dict[tuple[str, str], str] = {}
+_locations: dict[str, dict[str, str]] = {}
+"""Shared location strings by prefix and then by name."""
 LOCATION_MEMO_MAX = 4096
+"""Names remembered per prefix; a prefix's memo is emptied when full."""
 LOCATION_NAME_MAX = 64
-"""Longer names are not remembered, which bounds the memo to well under 1 MB."""
+"""Longer names are not remembered, which bounds the memo to well under 1 MB per prefix."""
 
 
 def location_of(prefix: str, name: str) -> str:
@@ -133,14 +135,16 @@ def location_of(prefix: str, name: str) -> str:
     Requests repeat the same header and parameter names, and a shared string has its hash
     computed once, which the engine's per-location lookups then reuse.
     """
-    if len(name) > LOCATION_NAME_MAX:
-        return f"{prefix}.{name}"
-    key = (prefix, name)
-    location = _locations.get(key)
+    names = _locations.get(prefix)
+    if names is None:
+        names = _locations[prefix] = {}
+    location = names.get(name)
     if location is None:
-        if len(_locations) >= LOCATION_MEMO_MAX:
-            _locations.clear()
-        location = _locations[key] = f"{prefix}.{name}"
+        location = f"{prefix}.{name}"
+        if len(name) <= LOCATION_NAME_MAX:
+            if len(names) >= LOCATION_MEMO_MAX:
+                names.clear()
+            names[name] = location
     return location
 
 
