@@ -110,6 +110,19 @@ async def test_several_limits_stop_at_first_denial(gate: Callable[..., Gate]) ->
     assert remaining.remaining == 2
 
 
+async def test_denying_limit_beats_exhausted_limit(gate: Callable[..., Gate], state: StateStore) -> None:
+    policy = ORDERS.replace("- {rate: 3/hour}", "- {rate: 3/hour}\n        - {rate: 2/hour, key: [client]}")
+    g = gate(policy, state)
+    exchanges = [await g.send() for _ in range(3)]
+    hour_limit = g.stage("orders", "rate_limit").limits[1]  # type: ignore[attr-defined]
+    denied = exchanges[2].verdict
+
+    assert [exchange.status for exchange in exchanges] == [200, 200, 429]
+    assert denied is not None
+    assert denied.details == {"limit": hour_limit.name}
+    assert dict(denied.headers)["ratelimit"].startswith(f'"{hour_limit.name}";r=0;')
+
+
 async def test_header_key_separates_tenants(gate: Callable[..., Gate]) -> None:
     g = gate(ORDERS.replace("{rate: 3/hour}", "{rate: 1/hour, key: [header:x-tenant]}"))
 

@@ -71,8 +71,10 @@ class RateLimitStage(Stage):
     def _finish(
         self, exchange: Exchange, decisions: list[tuple[CompiledLimit, RateDecision]],
     ) -> Verdict | None:
-        if len(decisions) == 1:
-            limit, decision = decisions[0]
+        if len(decisions) == 1 or not decisions[-1][1].allowed:
+            # Checking stops at the first denial, so a denying limit is the last one checked. It
+            # decides even when an earlier limit has just reached zero remaining.
+            limit, decision = decisions[-1]
         else:
             limit, decision = min(decisions, key=lambda item: item[1].remaining)
         denied = not decision.allowed
