@@ -255,6 +255,25 @@ async def test_verified_token_cached(static: Gate) -> None:
     assert len(stage.verifier.cache) == 1
 
 
+@pytest.mark.parametrize("part", [1, 2])
+async def test_altered_token_misses_cache(static: Gate, part: int) -> None:
+    stage: Any = static.stage("api", "authn")
+    token = sign(rsa_key(), sub="cached")
+    parts = token.split(".")
+    middle = len(parts[part]) // 2
+    flipped = "A" if parts[part][middle] != "A" else "B"
+    parts[part] = parts[part][:middle] + flipped + parts[part][middle + 1:]
+    altered = ".".join(parts)
+    first = await bearer(static, token)
+    exchange = await bearer(static, altered)
+    again = await bearer(static, token)
+
+    assert exchange.status == 401
+    assert reason(exchange) == "signature does not verify"
+    assert list(stage.verifier.cache) == [token]
+    assert again.identity is first.identity
+
+
 async def test_cache_entry_expires_with_token(static: Gate) -> None:
     token = sign(rsa_key(), exp=int(time.time()) + 1)
     assert (await bearer(static, token)).status == 200

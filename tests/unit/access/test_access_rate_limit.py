@@ -47,6 +47,15 @@ async def test_denial_has_retry_and_ratelimit_headers(gate: Callable[..., Gate],
     assert ";r=2;t=" in allowed["ratelimit"]
 
 
+async def test_remaining_counts_down_in_headers(gate: Callable[..., Gate], state: StateStore) -> None:
+    g = gate(ORDERS, state)
+    fields = [dict((await g.send()).extra_response_headers)["ratelimit"] for _ in range(3)]
+
+    assert ";r=2;t=" in fields[0]
+    assert ";r=1;t=" in fields[1]
+    assert ";r=0;t=" in fields[2]
+
+
 async def test_headers_can_be_hidden(gate: Callable[..., Gate]) -> None:
     g = gate(ORDERS.replace("limits:", "headers: false\n      limits:"))
     first = await g.send()
@@ -108,6 +117,35 @@ async def test_several_limits_stop_at_first_denial(gate: Callable[..., Gate]) ->
 
     assert statuses == [200, 200, 429, 429]
     assert remaining.remaining == 2
+
+
+async def test_denying_limit_beats_exhausted_limit(gate: Callable[..., Gate], state: StateStore) -> None:
+    policy = ORDERS.replace("- {rate: 3/hour}", "- {rate: 3/hour}\n        - {rate: 2/hour, key: [client]}")
+    g = gate(policy, state)
+    exchanges = [await g.send() for _ in range(3)]
+    hour_limit = g.stage("orders", "rate_limit").limits[1]  # type: ignore[attr-defined]
+    denied = exchanges[2].verdict
+
+    assert [exchange.status for exchange in exchanges] == [200, 200, 429]
+    assert denied is not None
+    assert denied.details == {"limit": hour_limit.name}
+    assert dict(denied.headers)["ratelimit"].startswith(f'"{hour_limit.name}";r=0;')
+
+
+@pytest.mark.parametrize(
+    ("key", "expected"),
+    [("[client, route]", "|192.0.2.1|orders"), ("[client]", "|192.0.2.1"), ("[global]", "|*"),
+     ("[route, header:x-tenant]", "|orders|h=a"), ("[header:x-tenant, global, client]", "|h=a|*|192.0.2.1")],
+)
+def test_bucket_key_format(gate: Callable[..., Gate], key: str, expected: str) -> None:
+    g = gate(ORDERS.replace("{rate: 3/hour}", f"{{rate: 3/hour, key: {key}}}"))
+    limit = g.stage("orders", "rate_limit").limits[0]  # type: ignore[attr-defined]
+    exchange = Exchange(
+        request_id="r", method="GET", path="/", query="", headers=Headers([("x-tenant", "a")]),
+        client_ip="192.0.2.1", peer_ip="192.0.2.1",
+    )
+
+    assert limit.bucket(exchange) == limit.name + expected
 
 
 async def test_header_key_separates_tenants(gate: Callable[..., Gate]) -> None:

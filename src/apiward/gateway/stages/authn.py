@@ -59,6 +59,10 @@ class AuthnStage(Stage):
         self.bearer_query = config.jwt.query if config.jwt is not None else None
         self.bearer_cookie = config.jwt.cookie if config.jwt is not None else None
         self.bearer_header = config.jwt.header if config.jwt is not None else True
+        self.header_only = (
+            self.bearer_header and not self.bearer_query and not self.bearer_cookie and config.api_key is None
+        )
+        """True when only the Authorization header may carry a credential, the common case."""
 
     async def start(self) -> None:
         if self.jwks is not None:
@@ -72,14 +76,13 @@ class AuthnStage(Stage):
 
     def _credential(self, exchange: Exchange) -> Credential | None:
         """Find the one credential of the request; raise CredentialError on several or a bad one."""
-        found: list[Credential] = []
-        authorization = exchange.headers.get_all("authorization")
-        if len(authorization) > 1:
-            raise CredentialError("more than one Authorization header")
-        if authorization and self.bearer_header:
-            scheme, _, token = authorization[0].strip().partition(" ")
-            if scheme.lower() == "bearer":
-                found.append(("bearer", token.strip()))
+        bearer = self._authorization_bearer(exchange)
+        if self.header_only:
+            # No other place may carry a credential, so the request needs no list of them.
+            if bearer == "":
+                raise CredentialError("empty credential")
+            return None if bearer is None else ("bearer", bearer)
+        found: list[Credential] = [] if bearer is None else [("bearer", bearer)]
         if self.bearer_query or (self.api_key_config is not None and self.api_key_config.query):
             found.extend(self._query_credentials(exchange.query))
         if self.bearer_cookie:
@@ -91,6 +94,25 @@ class AuthnStage(Stage):
         if found and not found[0][1]:
             raise CredentialError("empty credential")
         return found[0] if found else None
+
+    def _authorization_bearer(self, exchange: Exchange) -> str | None:
+        """Return the token of an ``Authorization: Bearer`` header, or None.
+
+        Raise CredentialError when the request has two Authorization headers.
+        """
+        authorization: str | None = None
+        for name, value in exchange.headers.items:
+            if name == "authorization":
+                if authorization is not None:
+                    raise CredentialError("more than one Authorization header")
+                authorization = value
+        if authorization is None or not self.bearer_header:
+            return None
+        if authorization.startswith("Bearer "):
+            # The usual spelling, read without splitting off and lower-casing the scheme.
+            return authorization[7:].strip()
+        scheme, _, token = authorization.strip().partition(" ")
+        return token.strip() if scheme.lower() == "bearer" else None
 
     def _query_credentials(self, query: str) -> list[Credential]:
         if not query:

@@ -11,19 +11,19 @@ The steps of :meth:`JwtVerifier.verify`, in order:
 5. Check the claims: required claims, ``exp``, ``nbf``, ``iat`` with leeway, exact ``iss``,
    ``aud``.
 
-A verified token is cached under its SHA-256 until its ``exp`` (plus leeway), so a repeat
-request costs one hash and one dictionary lookup instead of a signature check.
+A verified token is cached until its ``exp`` (plus leeway), keyed by the token string itself:
+the dictionary compares whole strings, so only the very same token finds an entry, and a repeat
+request costs one string hash and lookup instead of a signature check.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
-import hashlib
 import re
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Final
 
 import orjson
 
@@ -31,7 +31,7 @@ from apiward.gateway.pipeline import Identity
 from apiward.gateway.stages.jwt_keys import BoundKey, JwksCache
 from apiward.policy.stages.authn import JwtConfig
 
-MAX_TOKEN_LENGTH = 16 * 1024
+MAX_TOKEN_LENGTH: Final = 16 * 1024
 _B64URL = re.compile(rb"^[A-Za-z0-9_-]*$")
 _NO_EXP_CACHE_SECONDS = 60.0
 
@@ -84,7 +84,7 @@ class JwtVerifier:
         self.algorithms = frozenset(key.algorithm for key in keys) | frozenset(
             jwks.config.algorithms if jwks is not None else ()
         )
-        self.cache: dict[bytes, _Cached] = {}
+        self.cache: dict[str, _Cached] = {}
         self.cache_size = config.cache_size
         self.leeway = config.leeway
         self.required = tuple(config.require)
@@ -97,18 +97,16 @@ class JwtVerifier:
         """Return the identity a valid token carries; raise TokenError (or UnknownKeyId)."""
         if len(token) > MAX_TOKEN_LENGTH:
             raise TokenError("token too long")
-        raw = token.encode("ascii", "replace")
-        digest = hashlib.sha256(raw).digest()
         now = time.time()
-        cached = self.cache.get(digest)
+        cached = self.cache.get(token)
         if cached is not None:
             if cached.deadline > now and cached.version == self._version():
                 return cached.identity
-            del self.cache[digest]
-        claims = self._check_signature(raw)
+            del self.cache[token]
+        claims = self._check_signature(token.encode("ascii", "replace"))
         deadline = self._check_claims(claims, now)
         identity = self._identity(claims)
-        self._remember(digest, identity, deadline)
+        self._remember(token, identity, deadline)
         return identity
 
     def _check_signature(self, raw: bytes) -> dict[str, Any]:
@@ -185,13 +183,13 @@ class JwtVerifier:
             method="jwt",
         )
 
-    def _remember(self, digest: bytes, identity: Identity, deadline: float) -> None:
+    def _remember(self, token: str, identity: Identity, deadline: float) -> None:
         if self.cache_size == 0:
             return
         if len(self.cache) >= self.cache_size:
             # Dicts keep insertion order, so this drops the oldest entry.
             del self.cache[next(iter(self.cache))]
-        self.cache[digest] = _Cached(identity, deadline, self._version())
+        self.cache[token] = _Cached(identity, deadline, self._version())
 
 
 def _numeric(claims: dict[str, Any], name: str) -> float | None:

@@ -14,29 +14,45 @@ from __future__ import annotations
 import hashlib
 import logging
 import math
-from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from apiward.gateway.pipeline import Exchange, Stage, StageContext, Verdict
-from apiward.gateway.stages.access_support import client_key, release_state, short_value, state_for
+from apiward.gateway.stages.access_support import client_key, release_state, state_for
+from apiward.gateway.stages.bucket_keys import KeyPart, bucket_key, key_part
 from apiward.policy.stages.rate_limit import Limit, RateLimitConfig
 from apiward.state import MemoryState, RateDecision, StateStore
 
 log = logging.getLogger("apiward.gateway.rate_limit")
 
-KeyPart = Callable[[Exchange], str]
 
-
-@dataclass(frozen=True, slots=True)
 class CompiledLimit:
     """A limit with its bucket-key builder and its RateLimit-Policy item."""
 
-    name: str
-    interval: float
-    burst: int
-    parts: tuple[KeyPart, ...]
-    policy_item: str
+    def __init__(self, name: str, count: int, period: float, burst: int, parts: list[KeyPart]) -> None:
+        self.name = name
+        self.interval = period / count
+        self.burst = burst
+        self.key = bucket_key(name, parts)
+        self.policy_item = f'"{name}";q={count};w={math.ceil(period)}'
+        self.field_prefix = f'"{name}";r='
+        # The last RateLimit field sent, reused while remaining and reset repeat, as they do
+        # while traffic stays well under the limit and the bucket stays full.
+        self.last_remaining = -1
+        self.last_reset = -1
+        self.last_field = ("ratelimit", "")
+
+    def bucket(self, exchange: Exchange) -> str:
+        """Return the bucket key ``name|part|part...`` of this request."""
+        return self.key.value(exchange)
+
+    def ratelimit_field(self, decision: RateDecision) -> tuple[str, str]:
+        """Return the ``RateLimit`` header field that reports ``decision`` on this limit."""
+        reset = math.ceil(decision.reset)
+        if decision.remaining != self.last_remaining or reset != self.last_reset:
+            self.last_field = ("ratelimit", f"{self.field_prefix}{decision.remaining};t={reset}")
+            self.last_remaining = decision.remaining
+            self.last_reset = reset
+        return self.last_field
 
 
 class RateLimitStage(Stage):
@@ -52,12 +68,14 @@ class RateLimitStage(Stage):
             _compile_limit(limit, index, config, route_name, self.name)
             for index, limit in enumerate(config.limits)
         )
-        self.policy_header = ", ".join(limit.policy_item for limit in self.limits)
+        self.later_limits = self.limits[1:]
+        self.policy_field = ("ratelimit-policy", ", ".join(limit.policy_item for limit in self.limits))
         self.send_headers = config.headers
         self.deny_on_store_error = config.on_store_error == "deny"
         self.exempt = tuple(config.exempt_clients)
         self.max_concurrent = config.max_concurrent
         self.in_flight: dict[str, int] = {}
+        self.in_flight_data_key = self.name + ".client"
         self.ipv4_prefix = config.ipv4_prefix
         self.ipv6_prefix = config.ipv6_prefix
         self.store_errors = 0
@@ -68,26 +86,18 @@ class RateLimitStage(Stage):
     def _exempt(self, exchange: Exchange) -> bool:
         return bool(self.exempt) and any(exchange.client in network for network in self.exempt)
 
-    def _finish(
-        self, exchange: Exchange, decisions: list[tuple[CompiledLimit, RateDecision]],
-    ) -> Verdict | None:
-        if len(decisions) == 1:
-            limit, decision = decisions[0]
-        else:
-            limit, decision = min(decisions, key=lambda item: item[1].remaining)
-        denied = not decision.allowed
-        if self.send_headers:
-            headers = [
-                ("ratelimit-policy", self.policy_header),
-                ("ratelimit", f'"{limit.name}";r={decision.remaining};t={math.ceil(decision.reset)}'),
-            ]
-            if denied:
-                headers.append(("retry-after", str(max(1, math.ceil(decision.retry_after)))))
-                return _too_many(limit, headers)
-            exchange.extra_response_headers.extend(headers)
-        elif denied:
+    def _finish(self, exchange: Exchange, limit: CompiledLimit, decision: RateDecision) -> Verdict | None:
+        """Add the RateLimit headers of ``decision`` on ``limit``, or deny when it denies."""
+        if decision.allowed:
+            if self.send_headers:
+                headers = exchange.extra_response_headers
+                headers.append(self.policy_field)
+                headers.append(limit.ratelimit_field(decision))
+            return self._enter(exchange)
+        if not self.send_headers:
             return _too_many(limit, [])
-        return self._enter(exchange)
+        retry_after = ("retry-after", str(max(1, math.ceil(decision.retry_after))))
+        return _too_many(limit, [self.policy_field, limit.ratelimit_field(decision), retry_after])
 
     def _enter(self, exchange: Exchange) -> Verdict | None:
         """Count the request as in flight for its client, or deny it over ``max_concurrent``."""
@@ -101,11 +111,13 @@ class RateLimitStage(Stage):
                 category="API4:2023", details={"limit": self.max_concurrent},
             )
         self.in_flight[client] = count + 1
-        exchange.stage_data[self.name + ".client"] = client
+        exchange.stage_data[self.in_flight_data_key] = client
         return None
 
     def log(self, exchange: Exchange) -> None:
-        client = exchange.stage_data.pop(self.name + ".client", None)
+        if self.max_concurrent is None:
+            return
+        client = exchange.stage_data.pop(self.in_flight_data_key, None)
         if client is None:
             return
         count = self.in_flight.get(client, 0) - 1
@@ -132,21 +144,24 @@ class MemoryRateLimitStage(RateLimitStage):
 
     def __init__(self, config: RateLimitConfig, context: StageContext) -> None:
         super().__init__(config, context)
-        if not isinstance(self.store, MemoryState):
+        store = self.store
+        if not isinstance(store, MemoryState):
             raise TypeError("MemoryRateLimitStage needs the memory state back end")
-        self.check_now = self.store.rate_check_now
+        self.memory = store
 
     def request_head(self, exchange: Exchange) -> Verdict | None:
         if self._exempt(exchange):
             return None
-        check = self.check_now
-        decisions = []
-        for limit in self.limits:
-            decision = check(_bucket(limit, exchange), limit.interval, limit.burst)
-            decisions.append((limit, decision))
-            if not decision.allowed:
+        memory = self.memory
+        chosen = self.limits[0]
+        tightest = memory.rate_check_now(chosen.bucket(exchange), chosen.interval, chosen.burst)
+        for limit in self.later_limits:
+            if not tightest.allowed:
                 break
-        return self._finish(exchange, decisions)
+            decision = memory.rate_check_now(limit.bucket(exchange), limit.interval, limit.burst)
+            if _tighter(tightest, decision):
+                chosen, tightest = limit, decision
+        return self._finish(exchange, chosen, tightest)
 
 
 class SharedRateLimitStage(RateLimitStage):
@@ -155,20 +170,29 @@ class SharedRateLimitStage(RateLimitStage):
     async def request_head(self, exchange: Exchange) -> Verdict | None:
         if self._exempt(exchange):
             return None
-        decisions = []
+        store = self.store
+        chosen = self.limits[0]
         try:
-            for limit in self.limits:
-                decision = await self.store.rate_check(_bucket(limit, exchange), limit.interval, limit.burst)
-                decisions.append((limit, decision))
-                if not decision.allowed:
+            tightest = await store.rate_check(chosen.bucket(exchange), chosen.interval, chosen.burst)
+            for limit in self.later_limits:
+                if not tightest.allowed:
                     break
+                decision = await store.rate_check(limit.bucket(exchange), limit.interval, limit.burst)
+                if _tighter(tightest, decision):
+                    chosen, tightest = limit, decision
         except Exception as error:  # noqa: BLE001 - on_store_error decides; the default denies
             return self._store_failed(error)
-        return self._finish(exchange, decisions)
+        return self._finish(exchange, chosen, tightest)
 
 
-def _bucket(limit: CompiledLimit, exchange: Exchange) -> str:
-    return limit.name + "|" + "|".join(part(exchange) for part in limit.parts)
+def _tighter(current: RateDecision, decision: RateDecision) -> bool:
+    """Say whether ``decision`` rather than ``current`` goes in the headers.
+
+    A denial always does: checking stops at the first denial, and it decides even when an
+    earlier limit has just reached zero remaining. Otherwise the one with fewer remaining does,
+    the earlier limit on a tie.
+    """
+    return not decision.allowed or decision.remaining < current.remaining
 
 
 def _too_many(limit: CompiledLimit, headers: list[tuple[str, str]]) -> Verdict:
@@ -183,34 +207,13 @@ def _compile_limit(
 ) -> CompiledLimit:
     count, period = limit.rate
     burst = limit.burst or count
-    parts = tuple(_key_part(part, config, route_name) for part in limit.key)
+    parts = [key_part(part, route_name, config.ipv4_prefix, config.ipv6_prefix) for part in limit.key]
     # Equal limits with equal keys share buckets across routes; "route" in the key separates them.
     identity = f"{stage_name}:{count}/{period}:{burst}:{','.join(limit.key)}"
     if "route" in limit.key:
         identity += ":" + route_name
     name = f"l{index}-" + hashlib.sha256(identity.encode()).hexdigest()[:10]
-    return CompiledLimit(name, period / count, burst, parts, f'"{name}";q={count};w={math.ceil(period)}')
-
-
-def _key_part(part: str, config: RateLimitConfig, route_name: str) -> KeyPart:
-    ipv4, ipv6 = config.ipv4_prefix, config.ipv6_prefix
-    if part == "client":
-        return lambda exchange: client_key(exchange, ipv4, ipv6)
-    if part == "route":
-        return lambda exchange: route_name
-    if part == "global":
-        return lambda exchange: "*"
-    if part == "consumer":
-        return lambda exchange: _consumer(exchange, ipv4, ipv6)
-    header = part.removeprefix("header:")
-    return lambda exchange: "h=" + short_value(exchange.headers.get(header, "") or "")
-
-
-def _consumer(exchange: Exchange, ipv4: int, ipv6: int) -> str:
-    identity = exchange.identity
-    if identity is None:
-        return "anonymous@" + client_key(exchange, ipv4, ipv6)
-    return "c=" + short_value(identity.consumer or identity.subject)
+    return CompiledLimit(name, count, period, burst, parts)
 
 
 def build(config: Any, context: StageContext) -> Stage:

@@ -102,7 +102,7 @@ class JwtConfig(_Model):
     consumer_claim: str | None = Field("client_id", description="Claim naming the consumer (application).")
     scopes_claim: str = Field("scope", description="Space-separated string or list of scopes.")
     roles_claim: str = "roles"
-    cache_size: int = Field(10_000, ge=0, description="Verified tokens kept, keyed by their SHA-256.")
+    cache_size: int = Field(10_000, ge=0, description="Verified tokens kept, keyed by the token itself.")
 
     @model_validator(mode="after")
     def _some_key(self) -> JwtConfig:
