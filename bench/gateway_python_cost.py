@@ -58,8 +58,8 @@ def order_body(size: int = 1024, serial: int = 0) -> bytes:
     body = json.dumps(order, separators=(",", ":")).encode()
     if len(body) > size:
         raise ValueError(f"the order is {len(body)} bytes, more than {size}")
-    # Spaces before the closing brace are JSON whitespace, so the body stays a valid document.
-    return body[:-1] + b" " * (size - len(body)) + b"}"
+    # As in the wrk workload, spaces at the end of the last string value fill the body up.
+    return body[:-2] + b" " * (size - len(body)) + b'"}'
 
 
 def build_requests(token: str, item: int = 42) -> dict[str, bytes]:

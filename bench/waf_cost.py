@@ -12,7 +12,7 @@ import argparse
 import statistics
 import time
 
-import orjson
+from gateway_python_cost import order_body
 
 from apiward.waf.engine import Engine, Settings
 from apiward.waf.request import HttpRequest
@@ -29,29 +29,6 @@ HEADERS = [
     ),
     ("x-request-id", "6f1c2b8e-5d0a-4c1e-9a57-3b2f8e4d7c10"),
 ]
-
-
-def order_body() -> bytes:
-    items = [
-        {"sku": f"SKU-{index:04d}", "qty": index % 3 + 1, "price": 9.5 + index, "gift_wrap": False}
-        for index in range(1, 15)
-    ]
-    document = {
-        "customer_id": "c-1029384",
-        "currency": "EUR",
-        "items": items,
-        "shipping": {
-            "name": "Jane Doe",
-            "street": "1 Example Road",
-            "city": "Springfield",
-            "zip": "12345",
-            "country": "DE",
-        },
-        "coupon": None,
-        "comment": "leave at door",
-    }
-    body = orjson.dumps(document)
-    return body[:-2] + b" " * (1024 - len(body)) + b'"}'
 
 
 def per_request_us(action: object, count: int) -> float:
