@@ -113,11 +113,13 @@ def _waf_lines(gateway: str, lab: str) -> str:
 def _print_guide(ports: DemoPorts, fixed: bool) -> None:
     gateway = f"http://{HOST}:{ports.gateway}"
     lab = f"http://{HOST}:{ports.lab}"
+    admin = f"http://{HOST}:{ports.admin}"
     mode = "every hole closed" if fixed else "every hole open"
     print(
         f"""
 Gateway:  {gateway}   (in front of the lab API)
 Lab API:  {lab}   (direct, {mode}; OpenAPI document at /openapi.json)
+Admin:    {admin}   (the gateway's Prometheus metrics at /metrics, health at /healthz)
 
 Try these:
   # passes the gateway: the product list, with the gateway's security headers
