@@ -102,7 +102,10 @@ def _waf_config(policy_path: Path | None, route_name: str | None, path: str) -> 
         chosen = [item for item in routes if _route_matches(item.match.path, path)] or [routes[0]]
     config = policy.stage_config(chosen[0], "waf")
     if not isinstance(config, WafConfig):
-        raise ValueError(f"the waf stage is not enabled on route {chosen[0].name!r} of {policy_path}")
+        raise ValueError(
+            f"the waf stage is not enabled on route {chosen[0].name!r} of {policy_path}; add 'waf: {{}}' "
+            "to that route or to defaults, pick another route with --route, or leave out --policy"
+        )
     return config
 
 

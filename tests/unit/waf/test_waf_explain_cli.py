@@ -57,6 +57,20 @@ def test_explain_policy_exclusion(tmp_path: Path) -> None:
     assert "score 0" in result.output
 
 
+def test_explain_route_without_waf_is_an_error(tmp_path: Path) -> None:
+    policy = tmp_path / "gateway.yaml"
+    policy.write_text(
+        "listen: [{address: 127.0.0.1:18080}]\nupstreams: {app: {targets: [127.0.0.1:18081]}}\n"
+        "routes:\n  - name: all\n    match: {path: /}\n    upstream: app\n"
+    )
+    request = tmp_path / "request.http"
+    request.write_bytes(b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n")
+    result = RUNNER.invoke(app, ["waf", "explain", str(request), "--policy", str(policy)])
+    assert result.exit_code == 2
+    assert "the waf stage is not enabled on route 'all'" in result.output
+    assert "add 'waf: {}' to that route or to defaults" in result.output
+
+
 def test_explain_missing_case_is_an_error(tmp_path: Path) -> None:
     path = tmp_path / "cases.jsonl"
     path.write_text("")
