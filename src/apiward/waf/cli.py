@@ -99,6 +99,8 @@ def _waf_config(policy_path: Path | None, route_name: str | None, path: str) -> 
             known = ", ".join(item.name for item in routes)
             raise ValueError(f"route {route_name!r} not found in {policy_path}; known: {known}")
     else:
+        # NOTE: unlike the gateway's route table, this test is case-sensitive, lets /api take /apix,
+        # ignores match.methods and falls back to the first route, so it can pick another route.
         chosen = [item for item in routes if _route_matches(item.match.path, path)] or [routes[0]]
     config = policy.stage_config(chosen[0], "waf")
     if not isinstance(config, WafConfig):
