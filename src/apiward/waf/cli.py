@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import Any
 
 import orjson
 import typer
 
+from apiward.gateway.paths import PathError, RouteTable, normalize_path
 from apiward.policy.loader import PolicyError, load_policy
+from apiward.policy.model import Route
 from apiward.policy.stages.waf import WafConfig
 from apiward.waf.config import engine_from_config, schema_path
 from apiward.waf.corpus import case_request, read_cases
@@ -46,7 +47,7 @@ def explain(
     """
     try:
         request = _read_request(request_file, case)
-        config = _waf_config(policy, route, request.path)
+        config, route_name = _waf_config(policy, route, request)
         if paranoia is not None:
             config = config.model_copy(update={"paranoia": paranoia})
         document = schema_path(config, policy.parent if policy is not None else None)
@@ -56,7 +57,7 @@ def explain(
         typer.echo(f"error: {error}", err=True)
         raise typer.Exit(2) from None
     decision = engine.inspect(request)
-    typer.echo(_report(request, decision, config))
+    typer.echo(_report(request, decision, config, route_name))
     raise typer.Exit(1 if decision.blocked else 0)
 
 
@@ -88,9 +89,12 @@ def _parse_request_file(path: Path, case_id: str | None) -> HttpRequest:
     return parse_raw_request(data)
 
 
-def _waf_config(policy_path: Path | None, route_name: str | None, path: str) -> WafConfig:
+def _waf_config(
+    policy_path: Path | None, route_name: str | None, request: HttpRequest
+) -> tuple[WafConfig, str | None]:
+    """Return the waf settings that apply to ``request`` and the name of the route they come from."""
     if policy_path is None:
-        return WafConfig()
+        return WafConfig(), None
     policy = load_policy(policy_path)
     routes = policy.routes
     if route_name is not None:
@@ -98,35 +102,47 @@ def _waf_config(policy_path: Path | None, route_name: str | None, path: str) -> 
         if not chosen:
             known = ", ".join(item.name for item in routes)
             raise ValueError(f"route {route_name!r} not found in {policy_path}; known: {known}")
+        selected = chosen[0]
     else:
-        # NOTE: unlike the gateway's route table, this test is case-sensitive, lets /api take /apix,
-        # ignores match.methods and falls back to the first route, so it can pick another route.
-        chosen = [item for item in routes if _route_matches(item.match.path, path)] or [routes[0]]
-    config = policy.stage_config(chosen[0], "waf")
+        selected = _gateway_route(routes, request, policy_path)
+    config = policy.stage_config(selected, "waf")
     if not isinstance(config, WafConfig):
         raise ValueError(
-            f"the waf stage is not enabled on route {chosen[0].name!r} of {policy_path}; add 'waf: {{}}' "
+            f"the waf stage is not enabled on route {selected.name!r} of {policy_path}; add 'waf: {{}}' "
             "to that route or to defaults, pick another route with --route, or leave out --policy"
         )
-    return config
+    return config, selected.name
 
 
-def _route_matches(template: str, path: str) -> bool:
-    if "{" not in template:
-        return path.startswith(template)
-    pattern = re.sub(r"\\\{[A-Za-z_][A-Za-z0-9_]*\\\}", "[^/]+", re.escape(template))
-    return re.fullmatch(pattern, path) is not None
+def _gateway_route(routes: list[Route], request: HttpRequest, policy_path: Path) -> Route:
+    """Pick the route the gateway would pick: normalised path, case rules, segments and methods."""
+    table = RouteTable([(item.match, item.allow_encoded_slashes, item) for item in routes])
+    try:
+        path, _ = normalize_path(request.path)
+        found = table.match(request.method, path)
+    except PathError as error:
+        raise ValueError(
+            f"the gateway rejects the path {request.path[:200]!r} with 400 {error.code} before any stage "
+            "runs; pass --route NAME to inspect it with that route's waf settings anyway"
+        ) from None
+    if found is None:
+        raise ValueError(
+            f"no route of {policy_path} matches {request.method} {path}, so the gateway answers 404 "
+            "before any stage runs; pass --route NAME to inspect it with that route's waf settings"
+        )
+    return found[0]
 
 
 def explain_request(request: HttpRequest, engine: Engine, config: WafConfig) -> str:
     """Inspect ``request`` and return the report that ``waf explain`` prints."""
-    return _report(request, engine.inspect(request), config)
+    return _report(request, engine.inspect(request), config, None)
 
 
-def _report(request: HttpRequest, decision: Decision, config: WafConfig) -> str:
+def _report(request: HttpRequest, decision: Decision, config: WafConfig, route_name: str | None) -> str:
+    settings = f"paranoia {config.paranoia}, threshold {config.threshold}, mode {config.mode}"
     lines = [
         f"{request.method} {request.path}{'?' + request.query if request.query else ''}",
-        f"paranoia {config.paranoia}, threshold {config.threshold}, mode {config.mode}",
+        settings if route_name is None else f"route {route_name}: {settings}",
         f"\nfields ({len(decision.locations)}):",
     ]
     typed = set(decision.typed)

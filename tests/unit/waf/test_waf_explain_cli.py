@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import orjson
+import pytest
 from typer.testing import CliRunner
 
 from apiward.cli import _register, app
@@ -69,6 +70,60 @@ def test_explain_route_without_waf_is_an_error(tmp_path: Path) -> None:
     assert result.exit_code == 2
     assert "the waf stage is not enabled on route 'all'" in result.output
     assert "add 'waf: {}' to that route or to defaults" in result.output
+
+
+TWO_ROUTES = (
+    "listen: [{address: 127.0.0.1:18080}]\nupstreams: {app: {targets: [127.0.0.1:18081]}}\n"
+    "routes:\n"
+    "  - name: api\n    match: {path: /api, methods: [GET]}\n    upstream: app\n    waf: {paranoia: 4}\n"
+    "  - name: rest\n    match: {path: /}\n    upstream: app\n    waf: {paranoia: 1}\n"
+)
+
+
+@pytest.mark.parametrize(
+    ("request_line", "route", "paranoia"),
+    [
+        ("GET /api/v1 HTTP/1.1", "api", 4),
+        ("GET /API/v1 HTTP/1.1", "api", 4),
+        ("GET /apix HTTP/1.1", "rest", 1),
+        ("POST /api/v1 HTTP/1.1", "rest", 1),
+        ("GET //api//v1 HTTP/1.1", "api", 4),
+    ],
+)
+def test_explain_picks_gateway_route(tmp_path: Path, request_line: str, route: str, paranoia: int) -> None:
+    policy = tmp_path / "gateway.yaml"
+    policy.write_text(TWO_ROUTES)
+    request = tmp_path / "request.http"
+    request.write_bytes(f"{request_line}\r\nHost: localhost\r\n\r\n".encode())
+    result = RUNNER.invoke(app, ["waf", "explain", str(request), "--policy", str(policy)])
+    assert result.exit_code == 0, result.output
+    assert f"route {route}: paranoia {paranoia}," in result.output
+
+
+def test_explain_unrouted_path_is_an_error(tmp_path: Path) -> None:
+    policy = tmp_path / "gateway.yaml"
+    policy.write_text(TWO_ROUTES.split("  - name: rest")[0])
+    request = tmp_path / "request.http"
+    request.write_bytes(b"GET /other HTTP/1.1\r\nHost: localhost\r\n\r\n")
+    result = RUNNER.invoke(app, ["waf", "explain", str(request), "--policy", str(policy)])
+    assert result.exit_code == 2
+    assert "no route of" in result.output
+    assert "matches GET /other" in result.output
+    arguments = ["waf", "explain", str(request), "--policy", str(policy), "--route", "api"]
+    with_route = RUNNER.invoke(app, arguments)
+    assert with_route.exit_code == 0, with_route.output
+    assert "route api: paranoia 4," in with_route.output
+
+
+def test_explain_rejected_path_is_an_error(tmp_path: Path) -> None:
+    policy = tmp_path / "gateway.yaml"
+    policy.write_text(TWO_ROUTES)
+    request = tmp_path / "request.http"
+    request.write_bytes(b"GET /api/%2e%2e%2f%2e%2e%2fetc/passwd HTTP/1.1\r\nHost: localhost\r\n\r\n")
+    result = RUNNER.invoke(app, ["waf", "explain", str(request), "--policy", str(policy)])
+    assert result.exit_code == 2
+    assert "the gateway rejects the path" in result.output
+    assert "--route NAME" in result.output
 
 
 def test_explain_missing_case_is_an_error(tmp_path: Path) -> None:
