@@ -66,6 +66,8 @@ def test_detect_mode_logs_instead_of_denying() -> None:
     assert _stage(mode="detect").request_head(exchange) is None
     assert [event.action for event in exchange.events] == ["logged"]
     assert exchange.events[0].attack_class == "xss"
+    assert exchange.events[0].code == "waf_detected"
+    assert "let it through" in exchange.events[0].message
 
 
 def test_stage_takes_limits_from_config() -> None:

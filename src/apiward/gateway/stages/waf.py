@@ -36,6 +36,10 @@ NOTE: from a trusted proxy the gateway keeps the received X-Forwarded-For chain 
 so those values are not inspected either.
 """
 _MESSAGE = "The request was blocked by the web application firewall."
+_DETECTED_MESSAGE = (
+    "The web application firewall flagged this request and let it through (detect mode, a score "
+    "under the threshold, or a limit set to pass)."
+)
 
 
 class WafStage(Stage):
@@ -74,6 +78,11 @@ class WafStage(Stage):
         if decision.blocked and self.blocking:
             return verdict
         if log_event:
+            # The request goes on, so the event must not read like the 403 denial. Its status
+            # stays the one a block would have answered with.
+            if verdict.code == "waf_blocked":
+                verdict.code = "waf_detected"
+            verdict.message = _DETECTED_MESSAGE
             exchange.event(verdict, self.name, "logged")
         return None
 
