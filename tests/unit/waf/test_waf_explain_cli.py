@@ -6,7 +6,7 @@ from pathlib import Path
 
 import orjson
 import pytest
-from typer.testing import CliRunner
+from typer.testing import CliRunner, Result
 
 from apiward.cli import _register, app
 
@@ -91,39 +91,37 @@ TWO_ROUTES = (
     ],
 )
 def test_explain_picks_gateway_route(tmp_path: Path, request_line: str, route: str, paranoia: int) -> None:
-    policy = tmp_path / "gateway.yaml"
-    policy.write_text(TWO_ROUTES)
-    request = tmp_path / "request.http"
-    request.write_bytes(f"{request_line}\r\nHost: localhost\r\n\r\n".encode())
-    result = RUNNER.invoke(app, ["waf", "explain", str(request), "--policy", str(policy)])
+    result = _explain_with_policy(tmp_path, TWO_ROUTES, f"{request_line}\r\nHost: localhost\r\n\r\n".encode())
     assert result.exit_code == 0, result.output
     assert f"route {route}: paranoia {paranoia}," in result.output
 
 
 def test_explain_unrouted_path_is_an_error(tmp_path: Path) -> None:
-    policy = tmp_path / "gateway.yaml"
-    policy.write_text(TWO_ROUTES.split("  - name: rest")[0])
-    request = tmp_path / "request.http"
-    request.write_bytes(b"GET /other HTTP/1.1\r\nHost: localhost\r\n\r\n")
-    result = RUNNER.invoke(app, ["waf", "explain", str(request), "--policy", str(policy)])
+    api_only = TWO_ROUTES.split("  - name: rest")[0]
+    request = b"GET /other HTTP/1.1\r\nHost: localhost\r\n\r\n"
+    result = _explain_with_policy(tmp_path, api_only, request)
     assert result.exit_code == 2
     assert "no route of" in result.output
     assert "matches GET /other" in result.output
-    arguments = ["waf", "explain", str(request), "--policy", str(policy), "--route", "api"]
-    with_route = RUNNER.invoke(app, arguments)
+    with_route = _explain_with_policy(tmp_path, api_only, request, "--route", "api")
     assert with_route.exit_code == 0, with_route.output
     assert "route api: paranoia 4," in with_route.output
 
 
 def test_explain_rejected_path_is_an_error(tmp_path: Path) -> None:
-    policy = tmp_path / "gateway.yaml"
-    policy.write_text(TWO_ROUTES)
-    request = tmp_path / "request.http"
-    request.write_bytes(b"GET /api/%2e%2e%2f%2e%2e%2fetc/passwd HTTP/1.1\r\nHost: localhost\r\n\r\n")
-    result = RUNNER.invoke(app, ["waf", "explain", str(request), "--policy", str(policy)])
+    request = b"GET /api/%2e%2e%2f%2e%2e%2fetc/passwd HTTP/1.1\r\nHost: localhost\r\n\r\n"
+    result = _explain_with_policy(tmp_path, TWO_ROUTES, request)
     assert result.exit_code == 2
     assert "the gateway rejects the path" in result.output
     assert "--route NAME" in result.output
+
+
+def _explain_with_policy(tmp_path: Path, policy_text: str, raw_request: bytes, *options: str) -> Result:
+    policy = tmp_path / "gateway.yaml"
+    policy.write_text(policy_text)
+    request = tmp_path / "request.http"
+    request.write_bytes(raw_request)
+    return RUNNER.invoke(app, ["waf", "explain", str(request), "--policy", str(policy), *options])
 
 
 def test_explain_missing_case_is_an_error(tmp_path: Path) -> None:
