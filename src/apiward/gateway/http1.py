@@ -167,7 +167,7 @@ def cached_request_head(head: bytes) -> RequestHead | None:
     """Return a copy of the parsed head when exactly these bytes were parsed before, else None.
 
     A head in the cache passed every check, and its only empty line is its last, so a buffer
-    that is such a head holds one whole request head and nothing more.
+    that is such a head contains one whole request head and nothing more.
     """
     cached = _request_cache.get(head)
     return cached.copy() if cached is not None else None

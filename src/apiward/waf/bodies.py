@@ -208,6 +208,8 @@ def walk_json(node: Any, path: str, depth: int, extraction: Extraction) -> None:
 
 def json_strings(node: Any, strings: list[str]) -> None:
     """Collect the strings that :func:`walk_json` adds as fields: string values and non-plain keys."""
+    # Leaves are tested in the loops, not by recursing into them: a call per number or boolean
+    # leaf cost about 4 µs more per 1 KB body (bench/gateway_python_cost.py post).
     if type(node) is dict:
         for key, value in node.items():
             if not _plain_key(key):

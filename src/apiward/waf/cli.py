@@ -127,7 +127,7 @@ def _gateway_route(routes: list[Route], request: HttpRequest, policy_path: Path)
         ) from None
     if found is None:
         raise ValueError(
-            f"no route of {policy_path} matches {request.method} {path}, so the gateway answers 404 "
+            f"no route of {policy_path} matches {request.method} {path}, so the gateway responds with 404 "
             "before any stage runs; pass --route NAME to inspect it with that route's waf settings"
         )
     return found[0]

@@ -1,9 +1,9 @@
 """One hyperscan pass over a JSON body's strings, to skip splitting clean bodies into fields.
 
-Splitting a JSON body into located fields costs more than scanning its strings. For most API
-bodies nothing matches, so the engine first scans the strings that the field walk would inspect
-(string values and keys that are not plain identifiers), joined by line breaks, with the
-signatures that can apply to JSON keys or string values plus a few gate patterns. Only when
+Splitting a JSON body into located fields costs more than scanning its strings, and for most
+API bodies nothing matches. So the engine first scans the strings that the field walk would
+inspect (string values and keys that are not plain identifiers), joined by line breaks. It
+uses the signatures that can apply to JSON keys or string values, plus a few gate patterns. Only when
 something hits is the body walked into fields and inspected one field at a time, which finds the
 same matches the walk would have found from the start.
 """

@@ -79,7 +79,7 @@ class WafStage(Stage):
             return verdict
         if log_event:
             # The request goes on, so the event must not read like the 403 denial. Its status
-            # stays the one a block would have answered with.
+            # stays the one a block would have returned.
             if verdict.code == "waf_blocked":
                 verdict.code = "waf_detected"
             verdict.message = _DETECTED_MESSAGE
